@@ -1,0 +1,3 @@
+from mlengine.cli import main
+
+main()

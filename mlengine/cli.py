@@ -1,0 +1,59 @@
+"""The `mlengine` command: a Hydra app whose main only calls run(cfg)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from mlengine.config import register_configs, validate
+
+
+def config_dir() -> Path:
+    """conf/ beside the package in a source checkout, inside it in a wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "conf", here.parent / "conf"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"mlengine's conf/ folder is missing next to {here}")
+
+
+# One token per process, so two runs started in the same second get separate folders.
+_RUN_TOKEN = f"{os.getpid():x}{secrets.token_hex(2)}"
+if not OmegaConf.has_resolver("mlengine_uid"):
+    OmegaConf.register_new_resolver("mlengine_uid", lambda: _RUN_TOKEN)
+register_configs()
+
+
+class ValidateBeforeRun(Callback):
+    """Refuse bad values before Hydra creates any output folder."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        validate(config)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        validate(config)
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
+def main(cfg: DictConfig) -> None:
+    from mlengine.run import run
+
+    hydra_cfg = HydraConfig.get()
+    try:
+        run(cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task))
+    except KeyboardInterrupt:
+        print("Interrupted: the study is saved; rerun the same command to resume.",
+              file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

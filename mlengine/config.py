@@ -1,0 +1,255 @@
+"""Structured configs: the schema every YAML under conf/ is merged onto.
+
+Hydra checks key names and types when it composes (struct mode: a typo is an error).
+Ranges and cross-field rules live in ``__post_init__``, which runs when ``validate``
+turns the composed DictConfig into these dataclasses, so a bad value is refused with
+its full key before any study, run or model is touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.errors import CompactHydraException
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+TASKS = ("auto", "classification", "regression")
+COLUMN_KINDS = ("numeric", "boolean", "categorical", "datetime", "text", "id")
+
+
+class MlengineError(CompactHydraException):
+    """A problem the user can fix: printed as one line, no traceback, non-zero exit."""
+
+
+class ConfigError(MlengineError):
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"Invalid config '{key}': {problem}")
+        self.key = key
+
+
+def _check(ok: bool, key: str, problem: str) -> None:
+    if not ok:
+        raise ConfigError(key, problem)
+
+
+@dataclass
+class DatasetConfig:
+    name: str = MISSING
+    source: str = "builtin"  # builtin | file
+    path: str | None = None
+    target: str | None = None
+    task: str = "auto"
+    test_size: float = 0.2
+    split_by: str | None = None  # column: rows sharing a value stay on one side of a split
+    time_column: str | None = None  # column: the test split holds the most recent rows
+    column_types: dict[str, str] = field(default_factory=dict)
+    read_options: dict[str, Any] = field(default_factory=dict)  # passed to the file reader
+
+    def __post_init__(self) -> None:
+        _check(self.source in ("builtin", "file"), "dataset.source", "must be builtin or file")
+        _check(self.task in TASKS, "dataset.task", f"must be one of {', '.join(TASKS)}")
+        _check(0.0 < self.test_size < 1.0, "dataset.test_size", "must be between 0 and 1")
+        if self.source == "file":
+            _check(bool(self.path), "dataset.path", "is required for a file dataset "
+                   "(mlengine dataset=csv dataset.path=data.csv dataset.target=COLUMN)")
+            _check(bool(self.target), "dataset.target", "names the column to predict; set it "
+                   "with dataset.target=COLUMN")
+        for column, kind in self.column_types.items():
+            _check(kind in COLUMN_KINDS, f"dataset.column_types.{column}",
+                   f"'{kind}' is not one of {', '.join(COLUMN_KINDS)}")
+        _check(not (self.split_by and self.time_column), "dataset.split_by",
+               "cannot be combined with dataset.time_column; pick one split policy")
+
+
+@dataclass
+class FeaturesConfig:
+    name: str = "auto"
+    drop: list[str] = field(default_factory=list)
+    keep: list[str] = field(default_factory=list)  # when set, only these columns are used
+    select: str = "all"  # all | eda (drop what the EDA report rates irrelevant/ID/leaking)
+    scale: bool | None = None  # None: as the model family declares
+    encoding: str | None = None  # onehot | ordinal | native; None: as the model declares
+    rare_min_frequency: float = 0.01  # rarer categories share one "infrequent" column
+    max_categories: int = 30  # one-hot columns per feature at most
+    text: str = "tfidf"  # tfidf | drop
+    text_max_features: int = 300
+
+    def __post_init__(self) -> None:
+        _check(self.select in ("all", "eda"), "features.select", "must be all or eda")
+        _check(self.encoding in (None, "onehot", "ordinal", "native"), "features.encoding",
+               "must be onehot, ordinal, native or null")
+        _check(self.text in ("tfidf", "drop"), "features.text", "must be tfidf or drop")
+        _check(0.0 <= self.rare_min_frequency < 1.0, "features.rare_min_frequency",
+               "must be in [0, 1)")
+        _check(self.max_categories >= 2, "features.max_categories", "must be at least 2")
+        _check(self.text_max_features >= 1, "features.text_max_features", "must be positive")
+        both = set(self.drop) & set(self.keep)
+        _check(not both, "features.drop", f"columns {sorted(both)} are also in features.keep")
+
+
+@dataclass
+class ParamSpec:
+    """One hyperparameter: its key is the estimator's constructor argument."""
+
+    type: str = MISSING  # int | float | categorical
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: list[Any] | None = None
+    # Only sampled when every named parameter has one of the given values.
+    when: dict[str, Any] | None = None
+    task: str | None = None  # classification | regression: only for that task's estimator
+
+    def validate(self, key: str) -> None:
+        _check(self.type in ("int", "float", "categorical"), f"{key}.type",
+               "must be int, float or categorical")
+        _check(self.task in (None, "classification", "regression"), f"{key}.task",
+               "must be classification, regression or null")
+        if self.type == "categorical":
+            _check(bool(self.choices), f"{key}.choices", "a categorical needs choices")
+            return
+        _check(self.low is not None and self.high is not None, key, "needs low and high")
+        _check(self.low <= self.high, key, f"low ({self.low}) is greater than high ({self.high})")
+        _check(not (self.log and self.low <= 0), f"{key}.low", "must be > 0 with log: true")
+        _check(not (self.log and self.step), f"{key}.step", "cannot be combined with log: true")
+
+
+@dataclass
+class IterativeConfig:
+    """Families trained round by round (boosting rounds, epochs): early stopping and pruning."""
+
+    param: str = MISSING  # the constructor argument that counts rounds (n_estimators, ...)
+    early_stopping_rounds: int = 30
+    validation_fraction: float = 0.15
+
+    def __post_init__(self) -> None:
+        _check(self.early_stopping_rounds >= 1, "model.iterative.early_stopping_rounds",
+               "must be at least 1")
+        _check(0.0 < self.validation_fraction < 0.5, "model.iterative.validation_fraction",
+               "must be between 0 and 0.5")
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    classifier: dict[str, Any] | None = None  # `_target_` + fixed constructor arguments
+    regressor: dict[str, Any] | None = None
+    scale: bool = False  # does the family need standardised numeric inputs?
+    encoding: str = "onehot"  # onehot | ordinal | native: how it wants categoricals
+    class_weight: str | None = None  # null | balanced
+    iterative: IterativeConfig | None = None
+    search_space: dict[str, ParamSpec] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check(self.classifier is not None or self.regressor is not None, "model",
+               "declares neither a classifier nor a regressor")
+        _check(self.encoding in ("onehot", "ordinal", "native"), "model.encoding",
+               "must be onehot, ordinal or native")
+        _check(self.class_weight in (None, "balanced"), "model.class_weight",
+               "must be null or balanced")
+        for key, spec in self.search_space.items():
+            spec.validate(f"model.search_space.{key}")
+            for other in spec.when or {}:
+                _check(other in self.search_space, f"model.search_space.{key}.when",
+                       f"refers to '{other}', which is not in the search space")
+
+
+@dataclass
+class SearchConfig:
+    n_trials: int = 20
+    timeout: float | None = None  # seconds for this job's sweep; null: no limit
+    metric: str | None = None  # null: roc_auc / accuracy / r2, by task
+    cv_folds: int = 5
+    sampler: str = "tpe"  # tpe | random
+    pruner: str = "median"  # median | none
+    storage: str | None = None  # Optuna storage URL; null: a journal file under paths.root
+    study_name: str | None = None  # null: derived from experiment, dataset, model, space
+    n_startup_trials: int = 5  # TPE samples randomly before it models; pruning waits too
+
+    def __post_init__(self) -> None:
+        _check(self.n_trials >= 1, "search.n_trials", f"must be at least 1, got {self.n_trials}")
+        _check(self.timeout is None or self.timeout > 0, "search.timeout", "must be > 0 or null")
+        _check(self.cv_folds >= 2, "search.cv_folds", "must be at least 2")
+        _check(self.sampler in ("tpe", "random"), "search.sampler", "must be tpe or random")
+        _check(self.pruner in ("median", "none"), "search.pruner", "must be median or none")
+        _check(self.n_startup_trials >= 0, "search.n_startup_trials", "must be >= 0")
+        if self.metric is not None:
+            from mlengine.metrics import METRICS
+
+            _check(self.metric in METRICS, "search.metric",
+                   f"'{self.metric}' is unknown; choose one of {', '.join(sorted(METRICS))}")
+
+
+@dataclass
+class EdaConfig:
+    enabled: bool = True
+    only: bool = False  # run the EDA, print the report, stop
+    fail_on: list[str] = field(default_factory=list)  # e.g. [leakage]: stop before the sweep
+    sample_rows: int = 50_000
+    n_probes: int = 5
+    leakage_threshold: float = 0.98
+    correlation_threshold: float = 0.95
+    plots: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.sample_rows >= 100, "eda.sample_rows", "must be at least 100")
+        _check(0.5 < self.leakage_threshold <= 1.0, "eda.leakage_threshold", "must be in (0.5, 1]")
+        _check(0.0 < self.correlation_threshold <= 1.0, "eda.correlation_threshold",
+               "must be in (0, 1]")
+
+
+@dataclass
+class ExportConfig:
+    enabled: bool = True
+    name: str = "model"  # folder under the run's output dir; a plain name, no path
+
+    def __post_init__(self) -> None:
+        _check(bool(self.name) and self.name not in (".", "..") and "/" not in self.name
+               and "\\" not in self.name, "export.name",
+               f"'{self.name}' must be a plain folder name (no '/', '..')")
+
+
+@dataclass
+class TrackingConfig:
+    uri: str = MISSING
+
+
+@dataclass
+class PathsConfig:
+    root: str = "outputs"
+
+
+@dataclass
+class Config:
+    dataset: DatasetConfig = MISSING
+    features: FeaturesConfig = MISSING
+    model: ModelConfig = MISSING
+    search: SearchConfig = MISSING
+    eda: EdaConfig = MISSING
+    export: ExportConfig = MISSING
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    seed: int = 42
+    experiment_name: str = "mlengine"
+
+    def __post_init__(self) -> None:
+        _check(self.seed >= 0, "seed", "must be >= 0")
+        _check(bool(self.experiment_name.strip()), "experiment_name", "must not be empty")
+
+
+def register_configs() -> None:
+    """The schema config.yaml starts from: each group's YAML merges onto its typed field."""
+    ConfigStore.instance().store(name="base_config", node=Config)
+
+
+def validate(cfg: DictConfig) -> Config:
+    """Typed, range-checked view of a composed config (raises ConfigError)."""
+    plain = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]) if "hydra" in cfg else cfg
+    try:
+        return OmegaConf.to_object(plain)  # type: ignore[return-value]
+    except OmegaConfBaseException as error:
+        raise MlengineError(f"Invalid config: {error}".splitlines()[0]) from None

@@ -1,0 +1,81 @@
+"""Scoring metrics by name: what the study optimises and what the holdout reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    task: str  # classification | regression
+    direction: str  # maximize | minimize
+    needs_proba: bool = False
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("accuracy", "classification", "maximize"),
+        Metric("balanced_accuracy", "classification", "maximize"),
+        Metric("f1_macro", "classification", "maximize"),
+        Metric("roc_auc", "classification", "maximize", needs_proba=True),
+        Metric("log_loss", "classification", "minimize", needs_proba=True),
+        Metric("r2", "regression", "maximize"),
+        Metric("rmse", "regression", "minimize"),
+        Metric("mae", "regression", "minimize"),
+    )
+}
+
+HOLDOUT_METRICS = {
+    "classification": ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss"),
+    "regression": ("r2", "rmse", "mae"),
+}
+
+
+def default_metric(task: str, n_classes: int = 0) -> str:
+    """ROC AUC for binary problems (threshold-free), accuracy for multiclass, R2 otherwise."""
+    if task == "regression":
+        return "r2"
+    return "roc_auc" if n_classes == 2 else "accuracy"
+
+
+def score(name: str, model: Any, X: Any, y: Any) -> float:
+    """Score a fitted model on (X, y) with the named metric."""
+    from sklearn import metrics as skm
+
+    metric = METRICS[name]
+    if metric.needs_proba:
+        proba = model.predict_proba(X)
+        labels = model.classes_
+        if name == "log_loss":
+            return float(skm.log_loss(y, proba, labels=labels))
+        if proba.shape[1] == 2:
+            return float(skm.roc_auc_score(y, proba[:, 1]))
+        return float(skm.roc_auc_score(y, proba, multi_class="ovr", labels=labels))
+    pred = model.predict(X)
+    if name == "accuracy":
+        return float(skm.accuracy_score(y, pred))
+    if name == "balanced_accuracy":
+        return float(skm.balanced_accuracy_score(y, pred))
+    if name == "f1_macro":
+        return float(skm.f1_score(y, pred, average="macro"))
+    if name == "r2":
+        return float(skm.r2_score(y, pred))
+    if name == "rmse":
+        return float(np.sqrt(skm.mean_squared_error(y, pred)))
+    return float(skm.mean_absolute_error(y, pred))
+
+
+def holdout_scores(task: str, model: Any, X: Any, y: Any) -> dict[str, float]:
+    """Every metric of the task that applies (ROC AUC needs both classes in y)."""
+    scores = {}
+    for name in HOLDOUT_METRICS[task]:
+        try:
+            scores[name] = score(name, model, X, y)
+        except ValueError:  # e.g. a class absent from a small holdout
+            continue
+    return scores

@@ -1,0 +1,249 @@
+"""The Optuna side: search space -> trial.suggest_*, the cross-validated objective, the study."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from mlengine.config import ConfigError, MlengineError, ModelConfig, ParamSpec, SearchConfig
+from mlengine.metrics import METRICS, score
+
+# Trial steps are fold * STEP_STRIDE + round, so every trial reports fold k, round r at the
+# same step and the pruner compares like with like, whatever the round budget of a trial.
+STEP_STRIDE = 1_000_000
+REPORT_EVERY_ROUNDS = 10  # boosting rounds between reports: each one is a storage write
+
+
+class EstimatorFailure(Exception):
+    """The estimator rejected a parameter combination: the trial fails, the sweep goes on."""
+
+
+def suggest_params(trial: optuna.Trial, space: dict[str, ParamSpec], task: str) -> dict:
+    """Sample the space in declaration order; `when` refers to parameters declared before."""
+    params: dict[str, Any] = {}
+    for key, spec in space.items():
+        if spec.task not in (None, task):
+            continue
+        if spec.when and not all(_matches(params.get(k, _ABSENT), v)
+                                 for k, v in spec.when.items()):
+            continue
+        if spec.type == "categorical":
+            params[key] = trial.suggest_categorical(key, list(spec.choices))
+        elif spec.type == "int":
+            params[key] = trial.suggest_int(key, int(spec.low), int(spec.high),
+                                            step=int(spec.step or 1), log=spec.log)
+        else:
+            params[key] = trial.suggest_float(key, float(spec.low), float(spec.high),
+                                              step=spec.step, log=spec.log)
+    return params
+
+
+_ABSENT = object()
+
+
+def _matches(value: Any, allowed: Any) -> bool:
+    return value in allowed if isinstance(allowed, list | tuple) else value == allowed
+
+
+def make_estimator(model: ModelConfig, task: str, params: dict, seed: int) -> Any:
+    """The family's estimator for the task with fixed arguments, sampled params and seed."""
+    from hydra.utils import instantiate
+
+    spec = model.classifier if task == "classification" else model.regressor
+    if spec is None:
+        raise ConfigError(f"model={model.name}", f"has no {task} estimator; pick another model")
+    try:
+        estimator = instantiate({**spec, **params}, _convert_="all")
+    except Exception as error:  # noqa: BLE001 - Hydra wraps import and argument errors
+        raise ConfigError(f"model={model.name}", str(error).splitlines()[0]) from None
+    names = estimator.get_params(deep=False)
+    if "random_state" in names and "random_state" not in spec:
+        estimator.set_params(random_state=seed)
+    if model.class_weight and "class_weight" in names:
+        estimator.set_params(class_weight=model.class_weight)
+    return estimator
+
+
+def fit_kwargs(model: ModelConfig, estimator: Any, y: pd.Series) -> dict:
+    """Sample weights for families without a class_weight argument (e.g. XGBoost)."""
+    if not model.class_weight or "class_weight" in estimator.get_params(deep=False):
+        return {}
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    return {"sample_weight": compute_sample_weight(model.class_weight, y)}
+
+
+def _is_xgboost(estimator: Any) -> bool:
+    return type(estimator).__module__.startswith("xgboost") or any(
+        c.__module__.startswith("xgboost") for c in type(estimator).__mro__)
+
+
+def _xgboost_pruning_callback(report: Any) -> Any:
+    """An XGBoost callback that passes the validation loss to `report` every few rounds."""
+    from xgboost.callback import TrainingCallback
+
+    class ReportValidationLoss(TrainingCallback):
+        def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
+            if epoch % REPORT_EVERY_ROUNDS == 0 and evals_log:
+                history = next(iter(next(iter(evals_log.values())).values()))
+                report(epoch, float(history[-1]))
+            return False
+
+    return ReportValidationLoss()
+
+
+class CrossValidatedObjective:
+    """Objective for one study: the data, the folds and how to build the pipeline."""
+
+    def __init__(self, *, model: ModelConfig, make_preprocessor: Any, X: pd.DataFrame,
+                 y: pd.Series, task: str, metric: str, folds: list, seed: int) -> None:
+        self.model, self.make_preprocessor = model, make_preprocessor
+        self.X, self.y, self.task, self.metric, self.folds, self.seed = X, y, task, metric, folds, seed
+        self.sign = 1.0 if METRICS[metric].direction == "maximize" else -1.0
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        params = suggest_params(trial, self.model.search_space, self.task)
+        started = time.perf_counter()
+        scores, best_rounds = [], []
+        for fold, (train_idx, valid_idx) in enumerate(self.folds):
+            X_tr, y_tr = self.X.iloc[train_idx], self.y.iloc[train_idx]
+            X_va, y_va = self.X.iloc[valid_idx], self.y.iloc[valid_idx]
+            try:
+                if self.model.iterative:
+                    pipeline, rounds = self._fit_iterative(trial, fold, params, X_tr, y_tr)
+                    best_rounds.append(rounds)
+                else:
+                    pipeline = self.build_pipeline(params)
+                    pipeline.fit(X_tr, y_tr, **self._prefixed(fit_kwargs(
+                        self.model, pipeline[-1], y_tr)))
+                scores.append(score(self.metric, pipeline, X_va, y_va))
+            except optuna.TrialPruned:
+                raise
+            except (ValueError, TypeError, ArithmeticError, np.linalg.LinAlgError) as error:
+                raise EstimatorFailure(f"{type(error).__name__}: {error}") from error
+            if not self.model.iterative:
+                trial.report(self.sign * float(np.mean(scores)), fold)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned after fold {fold + 1}")
+        trial.set_user_attr("cv_std", float(np.std(scores)))
+        trial.set_user_attr("fit_seconds", time.perf_counter() - started)
+        if best_rounds:
+            trial.set_user_attr("best_rounds", int(round(float(np.mean(best_rounds)))))
+        return float(np.mean(scores))
+
+    def build_pipeline(self, params: dict, *, n_rounds: int | None = None) -> Any:
+        """Preprocessing + estimator; `n_rounds` fixes an iterative family's round count."""
+        from sklearn.pipeline import Pipeline
+
+        estimator = make_estimator(self.model, self.task, params, self.seed)
+        if n_rounds is not None and self.model.iterative:
+            estimator.set_params(**{self.model.iterative.param: n_rounds})
+        return Pipeline([("preprocess", self.make_preprocessor()), ("model", estimator)])
+
+    def refit(self, params: dict, best_rounds: int | None, X: pd.DataFrame,
+              y: pd.Series) -> Any:
+        """The final pipeline on all training rows, with the rounds CV found best."""
+        pipeline = self.build_pipeline(params, n_rounds=best_rounds)
+        return pipeline.fit(X, y, **self._prefixed(fit_kwargs(self.model, pipeline[-1], y)))
+
+    @staticmethod
+    def _prefixed(kwargs: dict) -> dict:
+        return {f"model__{k}": v for k, v in kwargs.items()}
+
+    def _fit_iterative(self, trial: optuna.Trial, fold: int, params: dict,
+                       X_tr: pd.DataFrame, y_tr: pd.Series) -> tuple[Any, int]:
+        """Early stopping on an inner split of the fold's training rows, pruned as it goes."""
+        from sklearn.model_selection import train_test_split
+        from sklearn.pipeline import Pipeline
+
+        settings = self.model.iterative
+        stratify = y_tr if self.task == "classification" else None
+        X_in, X_es, y_in, y_es = train_test_split(
+            X_tr, y_tr, test_size=settings.validation_fraction, random_state=self.seed,
+            stratify=stratify)
+        preprocessor = self.make_preprocessor().fit(X_in, y_in)
+        Xt_in, Xt_es = preprocessor.transform(X_in), preprocessor.transform(X_es)
+        estimator = make_estimator(self.model, self.task, params, self.seed)
+
+        def report(round_: int, loss: float) -> bool:
+            trial.report(-self.sign * loss if math.isfinite(loss) else float("nan"),
+                         fold * STEP_STRIDE + round_)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at fold {fold + 1}, round {round_ + 1}")
+            return False
+
+        kwargs = fit_kwargs(self.model, estimator, y_in)
+        estimator.set_params(early_stopping_rounds=settings.early_stopping_rounds)
+        if _is_xgboost(estimator):
+            estimator.set_params(callbacks=[_xgboost_pruning_callback(report)])
+            estimator.fit(Xt_in, y_in, eval_set=[(Xt_es, y_es)], verbose=False, **kwargs)
+            best = int(estimator.best_iteration)
+            estimator.set_params(callbacks=None)  # a served model carries no trial reference
+        else:
+            estimator.fit(Xt_in, y_in, eval_set=[(Xt_es, y_es)], callbacks=[report], **kwargs)
+            best = int(estimator.best_iteration_)
+        trial.set_user_attr(f"rounds_fold{fold}", best + 1)
+        return Pipeline([("preprocess", preprocessor), ("model", estimator)]), best + 1
+
+
+def study_name(prefix: str, *parts: Any) -> str:
+    """Same experiment + data + model + space -> same name, so a rerun resumes that study."""
+    payload = json.dumps([asdict(p) if hasattr(p, "__dataclass_fields__") else p
+                          for p in parts], sort_keys=True, default=str)
+    return f"{prefix}-{hashlib.sha256(payload.encode()).hexdigest()[:8]}"
+
+
+def open_study(search: SearchConfig, name: str, direction: str, seed: int,
+               default_journal: Path) -> optuna.Study:
+    """Create or load the study (resumable by name) in the configured storage."""
+    # The progress bar reports each trial; Optuna's own per-trial log lines would repeat it.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    storage = _storage(search.storage, default_journal)
+    if search.sampler == "tpe":
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=search.n_startup_trials,
+                                             multivariate=True, group=True)
+    else:
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+    pruner = (optuna.pruners.MedianPruner(n_startup_trials=search.n_startup_trials,
+                                          n_warmup_steps=REPORT_EVERY_ROUNDS)
+              if search.pruner == "median" else optuna.pruners.NopPruner())
+    try:
+        return optuna.create_study(study_name=name, storage=storage, sampler=sampler,
+                                   pruner=pruner, direction=direction, load_if_exists=True)
+    except ValueError as error:  # e.g. an existing study with the other direction
+        raise MlengineError(f"Cannot open study '{name}': {error}") from None
+
+
+def _storage(url: str | None, default_journal: Path) -> Any:
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    if url is None or url.startswith("journal:"):
+        path = Path(url.removeprefix("journal:").removeprefix("//")) if url else default_journal
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    from mlengine.tracking import redact
+
+    try:
+        return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+    except Exception as error:  # noqa: BLE001 - drivers raise their own types
+        raise MlengineError(f"Cannot open Optuna storage {redact(url)}: "
+                            f"{str(error).splitlines()[0]}") from None
+
+
+def finished_trials(study: optuna.Study) -> int:
+    """Trials that count toward n_trials: every one that ended, whatever its state."""
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+            optuna.trial.TrialState.FAIL)
+    return len(study.get_trials(deepcopy=False, states=done))
