@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from mlengine.config import register_configs, validate
+from mlengine.config import MlengineError, register_configs, validate
 
 
 def config_dir() -> Path:
@@ -25,21 +26,50 @@ def config_dir() -> Path:
     raise FileNotFoundError(f"mlengine's conf/ folder is missing next to {here}")
 
 
+def register_experiments() -> None:
+    """`+experiment=NAME` loads experiments/NAME.yaml from the working folder or the repo.
+
+    Experiments belong to a user's project, not to the package, so they are read from
+    the folder the command runs in (the project's own ones first, then the repo's).
+    """
+    folders = [Path.cwd() / "experiments", config_dir().parent / "experiments"]
+    store, seen = ConfigStore.instance(), set()
+    for folder in folders:
+        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else ():
+            if path.stem not in seen:
+                seen.add(path.stem)
+                store.store(group="experiment", name=path.stem, node=OmegaConf.load(path),
+                            package="_global_")
+
+
 # One token per process, so two runs started in the same second get separate folders.
 _RUN_TOKEN = f"{os.getpid():x}{secrets.token_hex(2)}"
 if not OmegaConf.has_resolver("mlengine_uid"):
     OmegaConf.register_new_resolver("mlengine_uid", lambda: _RUN_TOKEN)
 register_configs()
+register_experiments()
 
 
 class ValidateBeforeRun(Callback):
-    """Refuse bad values before Hydra creates any output folder."""
+    """Refuse bad values before Hydra creates any output folder.
+
+    Hydra turns an Exception raised by a callback into a warning and runs the job anyway,
+    so a refusal exits here (SystemExit is not an Exception).
+    """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        validate(config)
+        self._validate_or_exit(config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        validate(config)
+        self._validate_or_exit(config)  # the base config; each job's sweep values are checked too
+
+    @staticmethod
+    def _validate_or_exit(config: DictConfig) -> None:
+        try:
+            validate(config)
+        except MlengineError as error:
+            print(error, file=sys.stderr)
+            sys.exit(1)
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")

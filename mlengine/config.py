@@ -38,7 +38,7 @@ def _check(ok: bool, key: str, problem: str) -> None:
 @dataclass
 class DatasetConfig:
     name: str = MISSING
-    source: str = "builtin"  # builtin | file
+    source: str = "builtin"  # builtin | file | dataframe (the Python API's in-memory table)
     path: str | None = None
     target: str | None = None
     task: str = "auto"
@@ -49,12 +49,14 @@ class DatasetConfig:
     read_options: dict[str, Any] = field(default_factory=dict)  # passed to the file reader
 
     def __post_init__(self) -> None:
-        _check(self.source in ("builtin", "file"), "dataset.source", "must be builtin or file")
+        _check(self.source in ("builtin", "file", "dataframe"), "dataset.source",
+               "must be builtin, file or dataframe")
         _check(self.task in TASKS, "dataset.task", f"must be one of {', '.join(TASKS)}")
         _check(0.0 < self.test_size < 1.0, "dataset.test_size", "must be between 0 and 1")
         if self.source == "file":
             _check(bool(self.path), "dataset.path", "is required for a file dataset "
                    "(mlengine dataset=csv dataset.path=data.csv dataset.target=COLUMN)")
+        if self.source != "builtin":
             _check(bool(self.target), "dataset.target", "names the column to predict; set it "
                    "with dataset.target=COLUMN")
         for column, kind in self.column_types.items():

@@ -2,6 +2,10 @@
 
 The model is saved with skops (no pickle) and an explicit list of the types it may load,
 with pinned pip requirements (inferring them costs ~17 s and picks up test tools).
+A pipeline holding mlengine's own estimators (XGBoost with any labels, the PyTorch MLP)
+lists mlengine as a requirement: serve it from an environment where mlengine is installed
+(`--env-manager local`). Shipping the package as code_paths instead would shadow an
+installed mlengine in any process that loads the model.
 """
 
 from __future__ import annotations
@@ -26,8 +30,7 @@ class ExportResult:
 
 def pip_requirements(modules: set[str]) -> list[str]:
     names = [*BASE_REQUIREMENTS]
-    names += [pkg for module, pkg in (("xgboost", "xgboost"), ("torch", "torch"))
-              if module in modules]
+    names += [pkg for pkg in ("xgboost", "torch", "mlengine") if pkg in modules]
     return [f"{name}=={metadata.version(name)}" for name in names]
 
 
@@ -59,8 +62,6 @@ def export_model(pipeline: Any, X_sample: pd.DataFrame, out_dir: Path, name: str
         "input_example": example,
         "pip_requirements": pip_requirements(modules),
     }
-    if "mlengine" in modules:  # the model carries the mlengine classes it holds
-        options["code_paths"] = [str(Path(__file__).parent)]
     mlflow.sklearn.save_model(pipeline, path=str(path), **options)
     info = mlflow.sklearn.log_model(pipeline, name=name, **options)
     return ExportResult(path=path, model_uri=info.model_uri)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,11 @@ class RunResult:
     model_uri: str | None = None
     dropped_columns: list[str] = field(default_factory=list)
     eda: dict[str, Any] | None = None
+    pipeline: Any = field(default=None, repr=False)  # the fitted, exported Pipeline
+
+    def to_json(self) -> str:
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "pipeline"}
+        return json.dumps(values, default=str, indent=2)
 
 
 def run(cfg: DictConfig, output_dir: Path, overrides: list[str] | tuple = (),
@@ -42,7 +47,7 @@ def run(cfg: DictConfig, output_dir: Path, overrides: list[str] | tuple = (),
     from mlengine.metrics import METRICS, default_metric
 
     conf: Config = validate(cfg)
-    tracker = tracking.Tracker(conf.tracking.uri, conf.experiment_name)
+    tracker = tracking.Tracker(conf.tracking.uri, conf.experiment_name, Path(conf.paths.root))
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
 
@@ -71,7 +76,7 @@ def run(cfg: DictConfig, output_dir: Path, overrides: list[str] | tuple = (),
                                      y_test, tracker, output_dir)
         result.run_id, result.experiment_id = run_id, tracker.experiment_id
         result.eda = report.to_dict() if report else None
-    (output_dir / "result.json").write_text(json.dumps(asdict(result), default=str, indent=2))
+    (output_dir / "result.json").write_text(result.to_json())
     _print_summary(result, tracker.uri)
     return result
 
@@ -165,7 +170,7 @@ def _sweep_refit_export(conf: Config, ds: Any, metric: str, extra_drop: list[str
                        cv_std=best.user_attrs.get("cv_std", float("nan")), holdout=holdout,
                        run_id="", experiment_id="", study_name=name,
                        n_trials=search.finished_trials(study), output_dir=output_dir,
-                       dropped_columns=dropped)
+                       dropped_columns=dropped, pipeline=pipeline)
     tracker.log_params({f"best.{k}": v for k, v in best.params.items()} |
                        {"best.trial": best.number, "best.rounds": best.user_attrs.get(
                            "best_rounds", "")})

@@ -65,7 +65,7 @@ def git_commit() -> str | None:
 class Tracker:
     """Connects to the store at start-up, so a bad URI fails before any training."""
 
-    def __init__(self, uri: str, experiment_name: str) -> None:
+    def __init__(self, uri: str, experiment_name: str, artifact_root: Path) -> None:
         # A down server would otherwise be retried for minutes before the first error.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
@@ -78,12 +78,20 @@ class Tracker:
         try:
             experiment = self.client.get_experiment_by_name(experiment_name)
             self.experiment_id = (experiment.experiment_id if experiment else
-                                  self.client.create_experiment(experiment_name))
+                                  self.client.create_experiment(
+                                      experiment_name, self._artifact_location(artifact_root)))
         except Exception as error:  # noqa: BLE001 - stores raise many types
             reason = redact(str(error).splitlines()[0] if str(error) else type(error).__name__)
             raise MlengineError(f"MLflow tracking store {redact(self.uri)} is unreachable: "
                                 f"{reason} (check tracking.uri)") from None
         self.parent_id: str | None = None
+
+    def _artifact_location(self, artifact_root: Path) -> str | None:
+        """Local stores keep artifacts beside them (MLflow's default is ./mlruns in the cwd);
+        a tracking server decides for itself."""
+        if not self.uri.startswith(("sqlite:", "file:")):
+            return None
+        return (artifact_root / "artifacts").resolve().as_uri()
 
     @contextlib.contextmanager
     def parent_run(self, name: str, tags: dict[str, str]) -> Iterator[str]:

@@ -1,0 +1,35 @@
+"""The Python entry for notebooks and tests: the CLI's overrides in, a RunResult out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+from hydra import compose, initialize_config_dir
+from omegaconf import open_dict
+
+from mlengine.cli import config_dir
+from mlengine.config import validate
+from mlengine.run import RunResult, run
+
+
+def run_experiment(overrides: Sequence[str] = (), *, frame: pd.DataFrame | None = None,
+                   target: str | None = None, output_dir: Path | None = None) -> RunResult | None:
+    """Run one job as `mlengine OVERRIDES...` would.
+
+    `frame` (with `target`) trains on an in-memory table instead of the configured dataset.
+    The output folder defaults to the CLI's: a new one under paths.root/runs.
+    """
+    overrides = list(overrides)
+    if frame is not None:
+        overrides += ["dataset=csv", "dataset.source=dataframe", "dataset.name=dataframe",
+                      "dataset.path=null", f"dataset.target={target}"]
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3",
+                               job_name="mlengine"):
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    validate(cfg)  # before the output folder exists
+    folder = Path(output_dir or cfg.hydra.run.dir)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return run(cfg, folder, overrides, frame=frame)
