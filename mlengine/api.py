@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,7 +30,18 @@ def run_experiment(overrides: Sequence[str] = (), *, frame: pd.DataFrame | None 
                                job_name="mlengine"):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
     validate(cfg)  # before the output folder exists
-    folder = Path(output_dir or cfg.hydra.run.dir)
+    folder = Path(output_dir) if output_dir else _new_folder(Path(cfg.hydra.run.dir))
     with open_dict(cfg):
         del cfg["hydra"]
     return run(cfg, folder, overrides, frame=frame)
+
+
+def _new_folder(wanted: Path) -> Path:
+    """Claim a folder nobody has: runs in one process and second share the CLI's name."""
+    folder = wanted
+    while True:
+        try:
+            folder.mkdir(parents=True)
+            return folder
+        except FileExistsError:
+            folder = wanted.with_name(f"{wanted.name}-{secrets.token_hex(2)}")

@@ -12,9 +12,11 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from mlengine.config import MlengineError, register_configs, validate
+from mlengine.tracking import redact
 
 
 def config_dir() -> Path:
@@ -83,6 +85,12 @@ def main(cfg: DictConfig) -> None:
         print("Interrupted: the study is saved; rerun the same command to resume.",
               file=sys.stderr)
         sys.exit(130)
+    except MlengineError as error:
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            raise  # the launcher records this job as failed and runs the others
+        # Exiting here keeps Hydra from echoing the overrides, which may hold passwords.
+        print(redact(str(error)), file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

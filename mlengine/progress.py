@@ -31,5 +31,5 @@ class SweepProgress:
         self.bar.set_postfix_str(f"last={trial.state.name.lower()} best {self.metric}={best}")
         self.bar.update(1)
         if trial.state == TrialState.FAIL:
-            reason = trial.system_attrs.get("fail_reason", "")
-            self.bar.write(f"trial {trial.number} failed: {str(reason).splitlines()[0][:200]}")
+            reason = trial.user_attrs.get("fail_reason") or "the objective returned no finite value"
+            self.bar.write(f"trial {trial.number} failed: {reason.splitlines()[0][:200]}")

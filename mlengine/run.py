@@ -43,7 +43,7 @@ class RunResult:
 def run(cfg: DictConfig, output_dir: Path, overrides: list[str] | tuple = (),
         frame: pd.DataFrame | None = None) -> RunResult | None:
     """Run one job; returns None when `eda.only` stops after the report."""
-    from mlengine import data, tracking
+    from mlengine import data, recovery, tracking
     from mlengine.metrics import METRICS, default_metric
 
     conf: Config = validate(cfg)
@@ -62,7 +62,10 @@ def run(cfg: DictConfig, output_dir: Path, overrides: list[str] | tuple = (),
     data.check_enough_rows(y_train, ds.task, conf.search.cv_folds)
 
     tags = {"mlengine.dataset": ds.name, "mlengine.model": conf.model.name,
-            "mlengine.task": ds.task, "mlengine.output_dir": str(output_dir)}
+            "mlengine.task": ds.task, "mlengine.output_dir": str(output_dir),
+            recovery.WORKER_KEY: recovery.worker_id()}
+    if recovery.close_stale_runs(tracker.client, tracker.experiment_id):
+        log.warning("Closed MLflow runs left RUNNING by a killed process")
     commit = tracking.git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
@@ -129,7 +132,7 @@ def _sweep_refit_export(conf: Config, ds: Any, metric: str, extra_drop: list[str
                         y_test: pd.Series, tracker: Any, output_dir: Path) -> RunResult:
     import optuna
 
-    from mlengine import data, features, search
+    from mlengine import data, features, recovery, search
     from mlengine.metrics import METRICS, holdout_scores
     from mlengine.progress import SweepProgress
 
@@ -152,6 +155,8 @@ def _sweep_refit_export(conf: Config, ds: Any, metric: str, extra_drop: list[str
     direction = METRICS[metric].direction
     study = search.open_study(conf.search, name, direction, conf.seed,
                               Path(conf.paths.root) / "optuna" / "journal.log")
+    if recovery.fail_stale_trials(study):
+        log.warning("Marked trials of a killed process FAIL in study %s", name)
     remaining = conf.search.n_trials - search.finished_trials(study)
     tracker.set_tags({"mlengine.study": name})
     if remaining > 0:

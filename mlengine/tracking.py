@@ -152,7 +152,7 @@ class Tracker:
             metrics["best_rounds"] = trial.user_attrs["best_rounds"]
         tags = {"optuna.trial_number": str(trial.number), "optuna.state": trial.state.name}
         if trial.state == TrialState.FAIL:
-            tags["fail_reason"] = str(trial.system_attrs.get("fail_reason", ""))[:5000]
+            tags["fail_reason"] = str(trial.user_attrs.get("fail_reason", "no finite score"))[:5000]
         self.client.log_batch(
             run.info.run_id,
             metrics=[Metric(k, float(v), end, 0) for k, v in metrics.items()],
