@@ -127,10 +127,14 @@ class IterativeConfig:
     param: str = MISSING  # the constructor argument that counts rounds (n_estimators, ...)
     early_stopping_rounds: int = 30
     validation_fraction: float = 0.15
+    # Rounds between reports to the pruner: each report is a write to the study's storage,
+    # so cheap rounds (boosting) report every few, costly ones (epochs) every one.
+    report_every: int = 10
 
     def __post_init__(self) -> None:
         _check(self.early_stopping_rounds >= 1, "model.iterative.early_stopping_rounds",
                "must be at least 1")
+        _check(self.report_every >= 1, "model.iterative.report_every", "must be at least 1")
         _check(0.0 < self.validation_fraction < 0.5, "model.iterative.validation_fraction",
                "must be between 0 and 0.5")
 
@@ -199,6 +203,13 @@ class EdaConfig:
 
     def __post_init__(self) -> None:
         _check(self.sample_rows >= 100, "eda.sample_rows", "must be at least 100")
+        if self.fail_on:
+            from mlengine.eda import CHECKS
+
+            known = (*CHECKS, "error", "warn")
+            unknown = [name for name in self.fail_on if name not in known]
+            _check(not unknown, "eda.fail_on", f"{unknown} are not EDA checks; use any of "
+                   f"{', '.join(known)}")
         _check(0.5 < self.leakage_threshold <= 1.0, "eda.leakage_threshold", "must be in (0.5, 1]")
         _check(0.0 < self.correlation_threshold <= 1.0, "eda.correlation_threshold",
                "must be in (0, 1]")

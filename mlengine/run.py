@@ -111,15 +111,14 @@ def _run_eda(conf: Config, ds: Any, X: pd.DataFrame, y: pd.Series, tracker: Any,
         return None
     from mlengine.eda import EdaSettings, run_eda
 
-    names = EdaSettings.__dataclass_fields__
-    settings = EdaSettings(**{k: v for k, v in asdict(conf.eda).items() if k in names})
+    settings = EdaSettings.from_config(asdict(conf.eda))
     report = run_eda(X, y, ds.task, settings, seed=conf.seed,
                      column_types={c: ds.column_types[c] for c in X.columns},
                      n_missing_target=ds.n_missing_target)
     eda_dir = output_dir / "eda"
     for path in report.write(eda_dir):
         tracker.log_artifact(path, "eda")
-    print(report.console_summary())
+    print(report.to_markdown() if conf.eda.only else report.console_summary())
     failures = report.failures(conf.eda.fail_on)
     if failures:
         reasons = "; ".join(f"{f.check}: {f.message}" for f in failures)
