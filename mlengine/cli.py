@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sys
@@ -12,6 +13,7 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
+from hydra.core.utils import JobStatus
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
@@ -74,13 +76,66 @@ class ValidateBeforeRun(Callback):
             sys.exit(1)
 
 
+class SweepSummary(Callback):
+    """Each job leaves job_status.json in its folder; the sweep ends with a table of them.
+
+    Files, not memory, so the summary also covers launchers that run jobs in other
+    processes. Hydra stops at the first failed job's error after the batch, before
+    on_multirun_end, so `main` prints the table on its way out.
+    """
+
+    sweep_dir: Path | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        SweepSummary.sweep_dir = Path(config.hydra.sweep.dir)
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        if config.hydra.mode != RunMode.MULTIRUN:
+            return
+        failed = job_return.status == JobStatus.FAILED
+        result = None if failed else job_return.return_value
+        status = {
+            "job": config.hydra.job.num,
+            "overrides": [redact(o) for o in job_return.overrides or []],
+            "status": "failed" if failed else "ok",
+            "reason": redact(str(job_return._return_value)) if failed else "",
+            "summary": result.one_line() if result is not None else "",
+        }
+        folder = Path(config.hydra.runtime.output_dir)
+        (folder / "job_status.json").write_text(json.dumps(status, indent=2))
+
+    @staticmethod
+    def print_table() -> None:
+        if SweepSummary.sweep_dir is None:
+            return
+        rows = [json.loads(p.read_text()) for p in SweepSummary.sweep_dir.glob("*/job_status.json")]
+        if not rows:
+            return
+        rows.sort(key=lambda r: r["job"])
+        failed = [r for r in rows if r["status"] == "failed"]
+        print(f"\nSweep: {len(rows)} jobs, {len(failed)} failed ({SweepSummary.sweep_dir})",
+              file=sys.stderr)
+        for row in rows:
+            detail = row["reason"] if row["status"] == "failed" else row["summary"]
+            print(f"  #{row['job']} {' '.join(row['overrides'])}: {row['status']}  {detail}",
+                  file=sys.stderr)
+
+
+def main() -> None:
+    """Console entry: the Hydra app, then the sweep summary when it was a multirun."""
+    try:
+        hydra_app()
+    finally:
+        SweepSummary.print_table()
+
+
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
-def main(cfg: DictConfig) -> None:
+def hydra_app(cfg: DictConfig) -> Any:
     from mlengine.run import run
 
     hydra_cfg = HydraConfig.get()
     try:
-        run(cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task))
+        return run(cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task))
     except KeyboardInterrupt:
         print("Interrupted: the study is saved; rerun the same command to resume.",
               file=sys.stderr)

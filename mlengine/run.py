@@ -35,6 +35,10 @@ class RunResult:
     eda: dict[str, Any] | None = None
     pipeline: Any = field(default=None, repr=False)  # the fitted, exported Pipeline
 
+    def one_line(self) -> str:
+        holdout = ", ".join(f"{k}={v:.4f}" for k, v in self.holdout.items())
+        return f"cv {self.metric}={self.cv_score:.4f}; holdout {holdout}"
+
     def to_json(self) -> str:
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "pipeline"}
         return json.dumps(values, default=str, indent=2)
@@ -74,7 +78,8 @@ def run(cfg: DictConfig, output_dir: Path, overrides: list[str] | tuple = (),
         report = _run_eda(conf, ds, X_train, y_train, tracker, output_dir)
         if conf.eda.only:
             return None
-        extra_drop = report.columns_to_drop() if report and conf.features.select == "eda" else []
+        extra_drop = [*ds.drop_columns, *(report.columns_to_drop()
+                                          if report and conf.features.select == "eda" else [])]
         result = _sweep_refit_export(conf, ds, metric, extra_drop, X_train, X_test, y_train,
                                      y_test, tracker, output_dir)
         result.run_id, result.experiment_id = run_id, tracker.experiment_id
@@ -141,10 +146,9 @@ def _sweep_refit_export(conf: Config, ds: Any, metric: str, extra_drop: list[str
     X_train, X_test = X_train[list(columns)], X_test[list(columns)]
 
     def make_preprocessor() -> Any:
-        return features.build_preprocessor(columns, conf.model, conf.features)
+        return features.build_preprocessor(columns, conf.model, conf.features, ds.date_formats)
 
-    folds = list(data.cv_splitter(ds.task, conf.search.cv_folds, conf.seed).split(X_train,
-                                                                                  y_train))
+    folds = data.cv_folds(ds, X_train, y_train, conf.search.cv_folds, conf.seed)
     objective = search.CrossValidatedObjective(
         model=conf.model, make_preprocessor=make_preprocessor, X=X_train, y=y_train,
         task=ds.task, metric=metric, folds=folds, seed=conf.seed)

@@ -163,3 +163,17 @@ def test_two_runs_started_together_write_separate_folders(workdir: Path) -> None
     folders = list((workdir / "outputs" / "runs").iterdir())
     assert len(folders) == 2
     assert all((f / "result.json").is_file() for f in folders)
+
+
+@pytest.mark.slow
+def test_one_failed_multirun_job_does_not_stop_the_others(workdir: Path) -> None:
+    result = run_cli(["-m", "model=logistic_regression", "search.n_trials=2,-1",
+                      "search.cv_folds=3", "eda=off", "dataset=wine", "export.enabled=false"],
+                     workdir, timeout=300)
+    assert result.returncode != 0
+    assert "Sweep: 2 jobs, 1 failed" in result.stderr
+    failed_line = next(line for line in result.stderr.splitlines() if "search.n_trials=-1" in line
+                       and line.startswith("  #"))
+    assert "failed" in failed_line and "must be at least 1" in failed_line
+    parents = [r for r in _all_runs(workdir) if "mlflow.parentRunId" not in r.data.tags]
+    assert [r.info.status for r in parents] == ["FINISHED"]
