@@ -2,61 +2,195 @@
 
 It is the first step of the exported Pipeline, so the served model takes the raw columns
 the user has, and CV fits it inside each fold (no statistics leak from validation rows).
+
+Per kind (see `mlengine.data` for how columns get their kind):
+- numeric: parse numeric text, inf -> NaN, median imputation, standard scaling when the
+  model family declares `scale: true`.
+- boolean: 0/1, most-frequent imputation.
+- categorical: text names, missing -> "missing", then one-hot (rare categories share one
+  "infrequent" column, at most `max_categories` columns, unseen categories ignored), ordinal
+  codes (unseen -> -1) for trees, or pandas categories for native support (`native`).
+- datetime: year, month, day, weekday (+ hour), imputed, scaled like numerics.
+- text: TF-IDF over at most `text_max_features` terms, or dropped (`features.text: drop`).
+- id: never a feature (dropped by `select_columns`).
 """
 
 from __future__ import annotations
 
-from mlengine.config import FeaturesConfig, ModelConfig
+import functools
+import json
+import logging
+from typing import Any
 
-# Kinds the spine turns into model inputs; the others are not used as features.
-USED_KINDS = ("numeric", "boolean", "categorical")
+from mlengine.config import ConfigError, FeaturesConfig, ModelConfig
+
+log = logging.getLogger("mlengine")
+
+KINDS_USED = ("numeric", "boolean", "categorical", "datetime", "text")
+
+
+def _data_error(message: str) -> Exception:
+    from mlengine.data import DataError
+
+    return DataError(message)
 
 
 def select_columns(column_types: dict[str, str], cfg: FeaturesConfig,
                    extra_drop: list[str] | tuple = ()) -> dict[str, str]:
-    """The feature columns after features.keep / features.drop and EDA-driven drops."""
+    """The feature columns after features.keep / features.drop, ID-like, text and EDA drops."""
     missing = [c for c in [*cfg.keep, *cfg.drop] if c not in column_types]
     if missing:
-        from mlengine.data import DataError
-
-        raise DataError(f"features.keep/features.drop name unknown columns {missing}; "
-                        f"columns are: {', '.join(map(str, column_types))}")
+        raise _data_error(f"features.keep/features.drop name unknown columns {missing}; "
+                          f"columns are: {', '.join(map(str, column_types))}")
+    kept_ids = [c for c in cfg.keep if column_types[c] == "id"]
+    if kept_ids:
+        raise _data_error(f"features.keep names ID-like column(s) {kept_ids}, which are never "
+                          f"features; to use one, set dataset.column_types.{kept_ids[0]}="
+                          "categorical (or numeric)")
     chosen = {c: k for c, k in column_types.items() if not cfg.keep or c in cfg.keep}
     dropped = set(cfg.drop) | set(extra_drop)
+    dropped |= {c for c, k in chosen.items() if k == "id" or (k == "text" and cfg.text == "drop")}
     return {c: k for c, k in chosen.items() if c not in dropped}
 
 
-def build_preprocessor(column_types: dict[str, str], model: ModelConfig, cfg: FeaturesConfig):
-    """ColumnTransformer: impute (+ scale) numerics, encode categoricals as the model wants."""
+def build_preprocessor(column_types: dict[str, str], model: ModelConfig, cfg: FeaturesConfig,
+                       date_formats: dict[str, list[str]] | None = None) -> Any:
+    """An unfitted ColumnTransformer for these columns, as the model family needs them.
+
+    `date_formats` (from `Dataset.date_formats`) lets the served model read dates given as
+    text the way the loader read them.
+    """
     from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
     scale = model.scale if cfg.scale is None else cfg.scale
     encoding = cfg.encoding or model.encoding
-    numeric = [c for c, k in column_types.items() if k == "numeric"]
-    categorical = [c for c, k in column_types.items() if k in ("categorical", "boolean")]
-    if not numeric and not categorical:
-        from mlengine.data import DataError
+    by_kind: dict[str, list[str]] = {kind: [] for kind in KINDS_USED}
+    for column, kind in column_types.items():
+        if kind in by_kind and not (kind == "text" and cfg.text == "drop"):
+            by_kind[kind].append(column)
+    if not any(by_kind.values()):
+        raise _data_error("No usable feature columns are left (check features.keep/drop and "
+                          "dataset.column_types)")
+    native = encoding == "native"
+    if native:
+        _check_native(model)
+    transformers = [
+        ("numeric", _numeric(scale), by_kind["numeric"]),
+        ("boolean", _boolean(), by_kind["boolean"]),
+        ("categorical", _categorical(encoding, cfg), by_kind["categorical"]),
+        ("datetime", _datetime(scale, date_formats), by_kind["datetime"]),
+        *((f"text_{c}", _text(cfg, dense=native), [c]) for c in by_kind["text"]),
+    ]
+    transformers = [t for t in transformers if t[2]]
+    sparse = not native and bool(by_kind["text"]) and _accepts_sparse(model)
+    preprocessor = ColumnTransformer(transformers, remainder="drop",
+                                     sparse_threshold=0.3 if sparse else 0.0,
+                                     verbose_feature_names_out=False)
+    if native:
+        preprocessor.set_output(transform="pandas")
+    return preprocessor
 
-        raise DataError("No usable feature columns are left (check features.keep/drop and "
-                        "dataset.column_types)")
 
-    numeric_steps = [SimpleImputer(strategy="median", keep_empty_features=True)]
-    if scale:
-        numeric_steps.append(StandardScaler())
+def _numeric(scale: bool) -> Any:
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from mlengine.transformers import NumericCleaner
+
+    steps = [NumericCleaner(), SimpleImputer(strategy="median", keep_empty_features=True)]
+    return make_pipeline(*steps, *([StandardScaler()] if scale else []))
+
+
+def _boolean() -> Any:
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+
+    from mlengine.transformers import BooleanCleaner
+
+    return make_pipeline(BooleanCleaner(),
+                         SimpleImputer(strategy="most_frequent", keep_empty_features=True))
+
+
+def _categorical(encoding: str, cfg: FeaturesConfig) -> Any:
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+    from mlengine.transformers import CategoryCleaner, NativeCategories
+
+    if encoding == "native":
+        return NativeCategories(min_frequency=cfg.rare_min_frequency)
+    rare = cfg.rare_min_frequency or None
     if encoding == "onehot":
         encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", sparse_output=False,
-                                min_frequency=cfg.rare_min_frequency or None,
-                                max_categories=cfg.max_categories)
+                                min_frequency=rare, max_categories=cfg.max_categories)
     else:
         encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                                 encoded_missing_value=-1)
-    categorical_steps = [SimpleImputer(strategy="constant", fill_value="missing"), encoder]
-    transformers = []
-    if numeric:
-        transformers.append(("numeric", make_pipeline(*numeric_steps), numeric))
-    if categorical:
-        transformers.append(("categorical", make_pipeline(*categorical_steps), categorical))
-    return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+                                 encoded_missing_value=-1, min_frequency=rare)
+    return make_pipeline(CategoryCleaner(),
+                         SimpleImputer(strategy="constant", fill_value="missing"), encoder)
+
+
+def _datetime(scale: bool, date_formats: dict[str, list[str]] | None) -> Any:
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from mlengine.transformers import DatetimeFeatures
+
+    steps = [DatetimeFeatures(formats=dict(date_formats or {}) or None),
+             SimpleImputer(strategy="median", keep_empty_features=True)]
+    return make_pipeline(*steps, *([StandardScaler()] if scale else []))
+
+
+def _text(cfg: FeaturesConfig, dense: bool) -> Any:
+    from mlengine.transformers import TextTfidf
+
+    return TextTfidf(max_features=cfg.text_max_features, dense=dense)
+
+
+def _accepts_sparse(model: ModelConfig) -> bool:
+    """Whether every estimator of the family takes sparse input (its sklearn tags say so).
+
+    Families that need dense input (HistGradientBoosting, the PyTorch MLP) get dense TF-IDF,
+    whose width `text_max_features` bounds.
+    """
+    targets = [spec.get("_target_") for spec in (model.classifier, model.regressor) if spec]
+    return all(_target_accepts_sparse(str(t)) for t in targets)
+
+
+@functools.lru_cache(maxsize=32)
+def _target_accepts_sparse(target: str) -> bool:
+    from hydra.utils import get_class
+    from sklearn.utils import get_tags
+
+    try:
+        return bool(get_tags(get_class(target)()).input_tags.sparse)
+    except Exception:  # noqa: BLE001 - unknown or unusual estimator: dense is always accepted
+        return False
+
+
+def _check_native(model: ModelConfig) -> None:
+    """Native categoricals reach the model as pandas categories: it must read them."""
+    for role in ("classifier", "regressor"):
+        spec = getattr(model, role)
+        if spec and not _reads_categories(json.dumps(spec, sort_keys=True, default=str)):
+            raise ConfigError("features.encoding", f"native categoricals need a model that "
+                              f"reads pandas categories, and model={model.name}'s {role} "
+                              "does not; use onehot or ordinal (XGBoost: add "
+                              f"+model.{role}.enable_categorical=true)")
+
+
+@functools.lru_cache(maxsize=32)
+def _reads_categories(spec_json: str) -> bool:
+    from hydra.utils import instantiate
+    from sklearn.utils import get_tags
+
+    try:
+        estimator = instantiate(json.loads(spec_json), _convert_="all")
+    except Exception:  # noqa: BLE001 - a bad spec fails later with its own message
+        return True
+    params = estimator.get_params(deep=False)
+    return bool(get_tags(estimator).input_tags.categorical
+                or params.get("categorical_features") == "from_dtype")
