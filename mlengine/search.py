@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import time
 import warnings
@@ -18,10 +19,14 @@ import pandas as pd
 from mlengine.config import ConfigError, MlengineError, ModelConfig, ParamSpec, SearchConfig
 from mlengine.metrics import METRICS, score
 
+log = logging.getLogger("mlengine")
+
 # Trial steps are fold * STEP_STRIDE + round, so every trial reports fold k, round r at the
 # same step and the pruner compares like with like, whatever the round budget of a trial.
 STEP_STRIDE = 1_000_000
-REPORT_EVERY_ROUNDS = 10  # boosting rounds between reports: each one is a storage write
+# Steps before which the median pruner never prunes: the first rounds of fold 0 (and the
+# whole of fold 0 for non-iterative families) are too early to judge a trial on.
+PRUNING_WARMUP_STEPS = 10
 
 
 class EstimatorFailure(Exception):
@@ -56,71 +61,113 @@ def _matches(value: Any, allowed: Any) -> bool:
 
 
 def make_estimator(model: ModelConfig, task: str, params: dict, seed: int) -> Any:
-    """The family's estimator for the task with fixed arguments, sampled params and seed."""
+    """The family's estimator for the task with fixed arguments, sampled params and seed.
+
+    A key with ``__`` (``estimator__C``) reaches a nested estimator through sklearn's
+    ``set_params``, for families that wrap one (SVC inside CalibratedClassifierCV).
+    """
     from hydra.utils import instantiate
 
     spec = model.classifier if task == "classification" else model.regressor
     if spec is None:
         raise ConfigError(f"model={model.name}", f"has no {task} estimator; pick another model")
+    flat = {k: v for k, v in params.items() if "__" not in k}
+    nested = {k: v for k, v in params.items() if "__" in k}
     try:
-        estimator = instantiate({**spec, **params}, _convert_="all")
+        estimator = instantiate({**spec, **flat}, _convert_="all")
+        estimator.set_params(**nested)
     except Exception as error:  # noqa: BLE001 - Hydra wraps import and argument errors
         raise ConfigError(f"model={model.name}", str(error).splitlines()[0]) from None
     names = estimator.get_params(deep=False)
     if "random_state" in names and "random_state" not in spec:
         estimator.set_params(random_state=seed)
-    if model.class_weight and "class_weight" in names:
+    if model.class_weight and task == "classification" and "class_weight" in names:
         estimator.set_params(class_weight=model.class_weight)
     return estimator
 
 
 def fit_kwargs(model: ModelConfig, estimator: Any, y: pd.Series) -> dict:
-    """Sample weights for families without a class_weight argument (e.g. XGBoost)."""
-    if not model.class_weight or "class_weight" in estimator.get_params(deep=False):
+    """Sample weights for classifiers without a class_weight argument (e.g. XGBoost).
+
+    Regression ignores class_weight; a classifier that takes neither (kNN) is warned about
+    once, since silently training unweighted would mislead.
+    """
+    from sklearn.base import is_classifier
+
+    if (not model.class_weight or not is_classifier(estimator)
+            or "class_weight" in estimator.get_params(deep=False)):
+        return {}
+    if not _accepts_sample_weight(estimator):
+        if model.name not in _WARNED_NO_WEIGHTS:
+            _WARNED_NO_WEIGHTS.add(model.name)
+            log.warning("model.class_weight=%s is ignored: %s takes neither class_weight nor "
+                        "sample_weight", model.class_weight, type(estimator).__name__)
         return {}
     from sklearn.utils.class_weight import compute_sample_weight
 
     return {"sample_weight": compute_sample_weight(model.class_weight, y)}
 
 
+_WARNED_NO_WEIGHTS: set[str] = set()
+
+
+def _accepts_sample_weight(estimator: Any) -> bool:
+    import inspect
+
+    parameters = inspect.signature(estimator.fit).parameters
+    return "sample_weight" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+
 def _is_xgboost(estimator: Any) -> bool:
-    return type(estimator).__module__.startswith("xgboost") or any(
-        c.__module__.startswith("xgboost") for c in type(estimator).__mro__)
+    return any(c.__module__.startswith("xgboost") for c in type(estimator).__mro__)
 
 
-def _xgboost_pruning_callback(report: Any) -> Any:
-    """An XGBoost callback that passes the validation loss to `report` every few rounds."""
+def _xgboost_callback(on_round: Any) -> Any:
+    """An XGBoost callback passing (round, validation loss) to `on_round` every round."""
     from xgboost.callback import TrainingCallback
 
     class ReportValidationLoss(TrainingCallback):
         def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
-            if epoch % REPORT_EVERY_ROUNDS == 0 and evals_log:
-                history = next(iter(next(iter(evals_log.values())).values()))
-                report(epoch, float(history[-1]))
+            if evals_log:  # the last metric is the one XGBoost early-stops on
+                history = list(next(iter(evals_log.values())).values())[-1]
+                on_round(epoch, float(history[-1]))
             return False
 
     return ReportValidationLoss()
 
 
 class CrossValidatedObjective:
-    """Objective for one study: the data, the folds and how to build the pipeline."""
+    """Objective for one study: the data, the folds and how to build the pipeline.
+
+    Iterative families (``model.iterative``) early-stop in every fold and report their
+    validation loss to the pruner as they train; the others report the running mean score
+    after each fold. Either way the trial's user attributes record what it trained
+    (``rounds_fold<k>``, ``rounds_trained``), so a pruned trial shows where it stopped.
+    """
 
     def __init__(self, *, model: ModelConfig, make_preprocessor: Any, X: pd.DataFrame,
                  y: pd.Series, task: str, metric: str, folds: list, seed: int) -> None:
         self.model, self.make_preprocessor = model, make_preprocessor
-        self.X, self.y, self.task, self.metric, self.folds, self.seed = X, y, task, metric, folds, seed
+        self.X, self.y, self.task, self.metric = X, y, task, metric
+        self.folds, self.seed = folds, seed
         self.sign = 1.0 if METRICS[metric].direction == "maximize" else -1.0
 
     def __call__(self, trial: optuna.Trial) -> float:
+        from mlengine.recovery import WORKER_KEY, worker_id
+
+        # Stamped first, so a rerun can tell a trial whose process was killed (recovery.py).
+        trial.set_user_attr(WORKER_KEY, worker_id())
         params = suggest_params(trial, self.model.search_space, self.task)
         started = time.perf_counter()
-        scores, best_rounds = [], []
+        scores, best_rounds, trained = [], [], []  # trained: rounds run per fold
         for fold, (train_idx, valid_idx) in enumerate(self.folds):
             X_tr, y_tr = self.X.iloc[train_idx], self.y.iloc[train_idx]
             X_va, y_va = self.X.iloc[valid_idx], self.y.iloc[valid_idx]
             try:
                 if self.model.iterative:
-                    pipeline, rounds = self._fit_iterative(trial, fold, params, X_tr, y_tr)
+                    pipeline, rounds = self._fit_iterative(trial, fold, params, X_tr, y_tr,
+                                                           trained)
                     best_rounds.append(rounds)
                 else:
                     pipeline = self.build_pipeline(params)
@@ -128,18 +175,32 @@ class CrossValidatedObjective:
                         self.model, pipeline[-1], y_tr)))
                 scores.append(score(self.metric, pipeline, X_va, y_va))
             except optuna.TrialPruned:
+                self._record_rounds(trial, trained)
                 raise
             except (ValueError, TypeError, ArithmeticError, np.linalg.LinAlgError) as error:
-                raise EstimatorFailure(f"{type(error).__name__}: {error}") from error
+                reason = f"{type(error).__name__}: {error}"
+                # Read by the progress bar and the trial's MLflow run (tag fail_reason).
+                trial.set_user_attr("fail_reason", reason[:5000])
+                raise EstimatorFailure(reason) from error
             if not self.model.iterative:
-                trial.report(self.sign * float(np.mean(scores)), fold)
+                # Step fold * STEP_STRIDE: the pruner's warm-up spares fold 0, a single
+                # fold's score being too noisy to stop a trial on.
+                trial.report(self.sign * float(np.mean(scores)), fold * STEP_STRIDE)
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after fold {fold + 1}")
         trial.set_user_attr("cv_std", float(np.std(scores)))
         trial.set_user_attr("fit_seconds", time.perf_counter() - started)
         if best_rounds:
             trial.set_user_attr("best_rounds", int(round(float(np.mean(best_rounds)))))
+            self._record_rounds(trial, trained)
         return float(np.mean(scores))
+
+    @staticmethod
+    def _record_rounds(trial: optuna.Trial, trained: list[int]) -> None:
+        for fold, rounds in enumerate(trained):
+            trial.set_user_attr(f"rounds_fold{fold}", rounds)
+        if trained:
+            trial.set_user_attr("rounds_trained", int(sum(trained)))
 
     def build_pipeline(self, params: dict, *, n_rounds: int | None = None) -> Any:
         """Preprocessing + estimator; `n_rounds` fixes an iterative family's round count."""
@@ -148,6 +209,9 @@ class CrossValidatedObjective:
         estimator = make_estimator(self.model, self.task, params, self.seed)
         if n_rounds is not None and self.model.iterative:
             estimator.set_params(**{self.model.iterative.param: n_rounds})
+            if "early_stopping_rounds" in estimator.get_params(deep=False):
+                # The round count is decided; an inner holdout would only waste rows.
+                estimator.set_params(early_stopping_rounds=None)
         return Pipeline([("preprocess", self.make_preprocessor()), ("model", estimator)])
 
     def refit(self, params: dict, best_rounds: int | None, X: pd.DataFrame,
@@ -161,8 +225,13 @@ class CrossValidatedObjective:
         return {f"model__{k}": v for k, v in kwargs.items()}
 
     def _fit_iterative(self, trial: optuna.Trial, fold: int, params: dict,
-                       X_tr: pd.DataFrame, y_tr: pd.Series) -> tuple[Any, int]:
-        """Early stopping on an inner split of the fold's training rows, pruned as it goes."""
+                       X_tr: pd.DataFrame, y_tr: pd.Series,
+                       trained: list[int]) -> tuple[Any, int]:
+        """Early stopping on an inner split of the fold's training rows, pruned as it goes.
+
+        Appends the rounds this fold ran to `trained` (updated every round, so a pruned
+        fold leaves its partial count). Returns the fitted pipeline and the best round count.
+        """
         from sklearn.model_selection import train_test_split
         from sklearn.pipeline import Pipeline
 
@@ -174,8 +243,12 @@ class CrossValidatedObjective:
         preprocessor = self.make_preprocessor().fit(X_in, y_in)
         Xt_in, Xt_es = preprocessor.transform(X_in), preprocessor.transform(X_es)
         estimator = make_estimator(self.model, self.task, params, self.seed)
+        trained.append(0)
 
-        def report(round_: int, loss: float) -> bool:
+        def on_round(round_: int, loss: float) -> bool:
+            trained[-1] = round_ + 1
+            if round_ % settings.report_every:
+                return False
             trial.report(-self.sign * loss if math.isfinite(loss) else float("nan"),
                          fold * STEP_STRIDE + round_)
             if trial.should_prune():
@@ -183,16 +256,23 @@ class CrossValidatedObjective:
             return False
 
         kwargs = fit_kwargs(self.model, estimator, y_in)
+        eval_set = [(Xt_es, y_es)]
         estimator.set_params(early_stopping_rounds=settings.early_stopping_rounds)
         if _is_xgboost(estimator):
-            estimator.set_params(callbacks=[_xgboost_pruning_callback(report)])
-            estimator.fit(Xt_in, y_in, eval_set=[(Xt_es, y_es)], verbose=False, **kwargs)
+            if "sample_weight" in kwargs:  # the validation loss weighs classes alike
+                kwargs["sample_weight_eval_set"] = [fit_kwargs(self.model, estimator,
+                                                               y_es)["sample_weight"]]
+            estimator.set_params(callbacks=[_xgboost_callback(on_round)])
+            try:
+                estimator.fit(Xt_in, y_in, eval_set=eval_set, verbose=False, **kwargs)
+            finally:
+                estimator.set_params(callbacks=None)  # a fitted model holds no trial
             best = int(estimator.best_iteration)
-            estimator.set_params(callbacks=None)  # a served model carries no trial reference
-        else:
-            estimator.fit(Xt_in, y_in, eval_set=[(Xt_es, y_es)], callbacks=[report], **kwargs)
+            trained[-1] = int(estimator.get_booster().num_boosted_rounds())
+        else:  # estimators with epoch callbacks, e.g. mlengine.models.torch_mlp
+            estimator.fit(Xt_in, y_in, eval_set=eval_set, callbacks=[on_round], **kwargs)
             best = int(estimator.best_iteration_)
-        trial.set_user_attr(f"rounds_fold{fold}", best + 1)
+            trained[-1] = int(getattr(estimator, "n_iter_", trained[-1]))
         return Pipeline([("preprocess", preprocessor), ("model", estimator)]), best + 1
 
 
@@ -216,7 +296,7 @@ def open_study(search: SearchConfig, name: str, direction: str, seed: int,
     else:
         sampler = optuna.samplers.RandomSampler(seed=seed)
     pruner = (optuna.pruners.MedianPruner(n_startup_trials=search.n_startup_trials,
-                                          n_warmup_steps=REPORT_EVERY_ROUNDS)
+                                          n_warmup_steps=PRUNING_WARMUP_STEPS)
               if search.pruner == "median" else optuna.pruners.NopPruner())
     try:
         return optuna.create_study(study_name=name, storage=storage, sampler=sampler,
