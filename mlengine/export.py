@@ -10,7 +10,7 @@ installed mlengine in any process that loads the model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,9 @@ BASE_REQUIREMENTS = ("scikit-learn", "numpy", "pandas", "scipy", "skops")
 class ExportResult:
     path: Path  # the MLflow model folder in the run's output dir
     model_uri: str  # where MLflow's tracking store keeps it (models:/<id>)
+    onnx_path: Path | None = None  # model.onnx beside it, when the pipeline converts
+    onnx_reason: str | None = None  # why there is no ONNX form
+    onnx_metrics: dict[str, float] = field(default_factory=dict)  # size, latency, parity
 
 
 def pip_requirements(modules: set[str]) -> list[str]:
@@ -65,3 +68,27 @@ def export_model(pipeline: Any, X_sample: pd.DataFrame, out_dir: Path, name: str
     mlflow.sklearn.save_model(pipeline, path=str(path), **options)
     info = mlflow.sklearn.log_model(pipeline, name=name, **options)
     return ExportResult(path=path, model_uri=info.model_uri)
+
+
+def export_onnx(pipeline: Any, X_sample: pd.DataFrame, task: str, out_dir: Path,
+                name: str) -> ExportResult:
+    """model.onnx, checked against the pipeline on training rows, with size and latency.
+
+    The ONNX form is an extra: an unconvertible pipeline gives a reason, never an error.
+    """
+    from mlengine.onnx_export import convert_pipeline, measure_latency
+
+    sample = X_sample.sample(min(len(X_sample), 500), random_state=0)
+    converted = convert_pipeline(pipeline, sample, task)
+    if converted.model is None:
+        return ExportResult(Path(), "", onnx_reason=converted.reason)
+    path = safe_child(out_dir, f"{name}.onnx")
+    path.write_bytes(converted.model.SerializeToString())
+    latency = measure_latency(pipeline, converted.model, sample.head(200), repeats=30)
+    metrics = {k if k.startswith(("native_", "onnx_")) else f"onnx_{k}": v
+               for k, v in latency.items()}
+    metrics["onnx_max_abs_diff"] = converted.max_abs_diff or 0.0
+    if converted.label_agreement is not None:
+        metrics["onnx_label_agreement"] = converted.label_agreement
+    return ExportResult(Path(), "", onnx_path=path, onnx_metrics=metrics)
+

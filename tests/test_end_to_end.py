@@ -35,7 +35,8 @@ def test_cli_run_is_tracked_and_its_model_serves_the_holdout(workdir: Path) -> N
     result = run_cli(["search.n_trials=4", "search.cv_folds=3", "eda=off",
                       "experiment_name=e2e"], workdir)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Holdout: accuracy=" in result.stdout and "mlflow ui --backend-store-uri" in result.stdout
+    assert "Holdout: accuracy=" in result.stdout
+    assert "mlflow ui --backend-store-uri" in result.stdout
 
     client = _store(workdir)
     parents, children = _runs(client, "e2e")
@@ -55,6 +56,12 @@ def test_cli_run_is_tracked_and_its_model_serves_the_holdout(workdir: Path) -> N
     assert "best.learning_rate" in params and parent.data.tags["mlengine.study"]
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert "config.yaml" in artifacts
+    # The ONNX form: logged, smaller and faster on one row than the sklearn pipeline.
+    assert {a.path for a in client.list_artifacts(parent.info.run_id, "onnx")} == {
+        "onnx/model.onnx"}
+    assert metrics["onnx_label_agreement"] >= 0.99
+    assert metrics["onnx_1row_ms"] < metrics["native_1row_ms"]
+    assert 0 < metrics["onnx_size_bytes"] < 5_000_000
 
     # The exported model reproduces the logged holdout accuracy on the same split.
     out = Path(parent.data.tags["mlengine.output_dir"])
