@@ -45,8 +45,11 @@ class DatasetConfig:
     test_size: float = 0.2
     split_by: str | None = None  # column: rows sharing a value stay on one side of a split
     time_column: str | None = None  # column: the test split holds the most recent rows
-    column_types: dict[str, str] = field(default_factory=dict)
-    read_options: dict[str, Any] = field(default_factory=dict)  # passed to the file reader
+    column_types: dict[str, str] = field(default_factory=dict)  # column -> kind, overrides
+    delimiter: str | None = None  # CSV field separator; null: detected from the first lines
+    encoding: str | None = None  # CSV text encoding; null: UTF-8/UTF-16 by BOM, else cp1252
+    na_values: list[str] = field(default_factory=list)  # more missing markers ("?", "NA" built in)
+    read_options: dict[str, Any] = field(default_factory=dict)  # pandas read_csv/read_parquet args
 
     def __post_init__(self) -> None:
         _check(self.source in ("builtin", "file", "dataframe"), "dataset.source",
@@ -64,6 +67,18 @@ class DatasetConfig:
                    f"'{kind}' is not one of {', '.join(COLUMN_KINDS)}")
         _check(not (self.split_by and self.time_column), "dataset.split_by",
                "cannot be combined with dataset.time_column; pick one split policy")
+        for key in ("split_by", "time_column"):
+            _check(not self.target or getattr(self, key) != self.target, f"dataset.{key}",
+                   f"'{self.target}' is the target column; name another column")
+        _check(self.delimiter is None or len(self.delimiter) == 1, "dataset.delimiter",
+               f"must be one character, got {self.delimiter!r}")
+        if self.encoding is not None:
+            import codecs
+
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError:
+                _check(False, "dataset.encoding", f"'{self.encoding}' is not a known encoding")
 
 
 @dataclass
@@ -219,6 +234,7 @@ class EdaConfig:
 class ExportConfig:
     enabled: bool = True
     name: str = "model"  # folder under the run's output dir; a plain name, no path
+    onnx: bool = True  # also write NAME.onnx (checked, with size and latency) where it converts
 
     def __post_init__(self) -> None:
         _check(bool(self.name) and self.name not in (".", "..") and "/" not in self.name

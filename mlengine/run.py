@@ -31,6 +31,8 @@ class RunResult:
     output_dir: Path
     model_path: Path | None = None
     model_uri: str | None = None
+    onnx_path: Path | None = None
+    onnx_reason: str | None = None
     dropped_columns: list[str] = field(default_factory=list)
     eda: dict[str, Any] | None = None
     pipeline: Any = field(default=None, repr=False)  # the fitted, exported Pipeline
@@ -185,11 +187,20 @@ def _sweep_refit_export(conf: Config, ds: Any, metric: str, extra_drop: list[str
     tracker.log_metrics({f"cv_{metric}": best.value, f"cv_{metric}_std": result.cv_std} |
                         {f"holdout_{k}": v for k, v in holdout.items()})
     if conf.export.enabled:
-        from mlengine.export import export_model
+        from mlengine.export import export_model, export_onnx
 
         exported = export_model(pipeline, X_train, output_dir, conf.export.name)
         result.model_path, result.model_uri = exported.path, exported.model_uri
         tracker.set_tags({"mlengine.model_path": str(exported.path)})
+        if conf.export.onnx:
+            onnx = export_onnx(pipeline, X_train, ds.task, output_dir, conf.export.name)
+            result.onnx_path, result.onnx_reason = onnx.onnx_path, onnx.onnx_reason
+            if onnx.onnx_path:
+                tracker.log_artifact(onnx.onnx_path, "onnx")
+                tracker.log_metrics(onnx.onnx_metrics)
+            else:
+                log.warning("No ONNX form: %s", onnx.onnx_reason)
+                tracker.set_tags({"mlengine.onnx_reason": onnx.onnx_reason or ""})
     return result
 
 
@@ -204,5 +215,9 @@ def _print_summary(result: RunResult, uri: str) -> None:
     if result.model_path:
         lines.append(f"Model: {result.model_path}  (MLflow: {result.model_uri})")
         lines.append(f"Serve: mlflow models serve -m {result.model_path} --env-manager local")
+    if result.onnx_path:
+        lines.append(f"ONNX: {result.onnx_path}")
+    elif result.onnx_reason:
+        lines.append(f"No ONNX form: {result.onnx_reason}")
     lines.append(f"Compare runs: mlflow ui --backend-store-uri {uri}")
     print("\n".join(lines), file=sys.stdout, flush=True)

@@ -62,6 +62,24 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+@contextlib.contextmanager
+def _store_creation_lock(uri: str) -> Iterator[None]:
+    """Serialise first use of a SQLite store: MLflow's schema set-up races between
+    processes that open a new store at once (e.g. jobs of a parallel launcher)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    lock_path = Path(uri.removeprefix("sqlite:///")).with_suffix(".lock")
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 class Tracker:
     """Connects to the store at start-up, so a bad URI fails before any training."""
 
@@ -74,12 +92,14 @@ class Tracker:
 
         self.uri = resolve_uri(uri)
         mlflow.set_tracking_uri(self.uri)
-        self.client = MlflowClient(self.uri)
         try:
-            experiment = self.client.get_experiment_by_name(experiment_name)
-            self.experiment_id = (experiment.experiment_id if experiment else
-                                  self.client.create_experiment(
-                                      experiment_name, self._artifact_location(artifact_root)))
+            with _store_creation_lock(self.uri):
+                self.client = MlflowClient(self.uri)
+                self.client.search_experiments(max_results=1)  # creates a new store's schema
+                experiment = self.client.get_experiment_by_name(experiment_name)
+                self.experiment_id = (experiment.experiment_id if experiment else
+                                      self.client.create_experiment(
+                                          experiment_name, self._artifact_location(artifact_root)))
         except Exception as error:  # noqa: BLE001 - stores raise many types
             reason = redact(str(error).splitlines()[0] if str(error) else type(error).__name__)
             raise MlengineError(f"MLflow tracking store {redact(self.uri)} is unreachable: "
