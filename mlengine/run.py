@@ -153,7 +153,10 @@ def _sweep_refit_export(conf: Config, ds: Any, metric: str, extra_drop: list[str
     folds = data.cv_folds(ds, X_train, y_train, conf.search.cv_folds, conf.seed)
     objective = search.CrossValidatedObjective(
         model=conf.model, make_preprocessor=make_preprocessor, X=X_train, y=y_train,
-        task=ds.task, metric=metric, folds=folds, seed=conf.seed)
+        task=ds.task, metric=metric, folds=folds, seed=conf.seed,
+        groups=None if ds.groups is None or ds.time is not None
+        else ds.groups.loc[X_train.index].to_numpy(),
+        time_ordered=ds.time is not None)
     name = conf.search.study_name or search.study_name(
         f"{conf.experiment_name}-{ds.name}-{conf.model.name}", conf.model, conf.features,
         conf.dataset, metric, conf.search.cv_folds, conf.seed, data.fingerprint(ds.X, ds.y))

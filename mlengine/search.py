@@ -137,6 +137,30 @@ def _xgboost_callback(on_round: Any) -> Any:
     return ReportValidationLoss()
 
 
+def early_stopping_split(y: pd.Series, task: str, fraction: float, seed: int, *,
+                         groups: np.ndarray | None = None,
+                         time_ordered: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(fit, early-stopping) positions within a fold's training rows.
+
+    It follows the dataset's split policy, or early stopping would peek across it: the
+    latest rows when the rows are in time order, whole groups with a group column,
+    otherwise a stratified (classification) random share.
+    """
+    from sklearn.model_selection import GroupShuffleSplit, train_test_split
+
+    positions = np.arange(len(y))
+    if time_ordered:
+        cut = len(y) - max(1, int(round(fraction * len(y))))
+        return positions[:cut], positions[cut:]
+    if groups is not None and len(np.unique(groups)) >= 2:
+        splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+        return next(splitter.split(positions, groups=groups))
+    stratify = y if task == "classification" and y.value_counts().min() >= 2 else None
+    inner, stop = train_test_split(positions, test_size=fraction, random_state=seed,
+                                   stratify=stratify)
+    return inner, stop
+
+
 class CrossValidatedObjective:
     """Objective for one study: the data, the folds and how to build the pipeline.
 
@@ -147,10 +171,13 @@ class CrossValidatedObjective:
     """
 
     def __init__(self, *, model: ModelConfig, make_preprocessor: Any, X: pd.DataFrame,
-                 y: pd.Series, task: str, metric: str, folds: list, seed: int) -> None:
+                 y: pd.Series, task: str, metric: str, folds: list, seed: int,
+                 groups: np.ndarray | None = None, time_ordered: bool = False) -> None:
         self.model, self.make_preprocessor = model, make_preprocessor
         self.X, self.y, self.task, self.metric = X, y, task, metric
         self.folds, self.seed = folds, seed
+        # The split policy of the folds, which the inner early-stopping split follows too.
+        self.groups, self.time_ordered = groups, time_ordered
         self.sign = 1.0 if METRICS[metric].direction == "maximize" else -1.0
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -232,14 +259,15 @@ class CrossValidatedObjective:
         Appends the rounds this fold ran to `trained` (updated every round, so a pruned
         fold leaves its partial count). Returns the fitted pipeline and the best round count.
         """
-        from sklearn.model_selection import train_test_split
         from sklearn.pipeline import Pipeline
 
         settings = self.model.iterative
-        stratify = y_tr if self.task == "classification" else None
-        X_in, X_es, y_in, y_es = train_test_split(
-            X_tr, y_tr, test_size=settings.validation_fraction, random_state=self.seed,
-            stratify=stratify)
+        groups = None if self.groups is None else self.groups[self.folds[fold][0]]
+        inner, stop = early_stopping_split(y_tr, self.task, settings.validation_fraction,
+                                           self.seed, groups=groups,
+                                           time_ordered=self.time_ordered)
+        X_in, X_es = X_tr.iloc[inner], X_tr.iloc[stop]
+        y_in, y_es = y_tr.iloc[inner], y_tr.iloc[stop]
         preprocessor = self.make_preprocessor().fit(X_in, y_in)
         Xt_in, Xt_es = preprocessor.transform(X_in), preprocessor.transform(X_es)
         estimator = make_estimator(self.model, self.task, params, self.seed)

@@ -247,3 +247,17 @@ def test_native_categoricals_split_on_category_sets(colours, overrides: list[str
     assert fit(_model("xgboost"), FeaturesConfig()).score(X, y) < 0.8  # codes: one threshold
     unseen = pd.DataFrame({"x": [0.0, 0.0], "colour": ["zzz", None]})
     assert len(native.predict(unseen)) == 2  # unseen / missing: XGBoost's "missing" branch
+
+
+def test_early_stopping_split_follows_the_split_policy() -> None:
+    """Early stopping must not peek across a time or group boundary (a leak otherwise)."""
+    from mlengine.search import early_stopping_split
+
+    y = pd.Series(np.tile([0, 1], 50))
+    inner, stop = early_stopping_split(y, "classification", 0.2, seed=0, time_ordered=True)
+    assert inner.max() < stop.min() and len(stop) == 20  # the latest rows stop early
+    groups = np.repeat(np.arange(20), 5)
+    inner, stop = early_stopping_split(y, "classification", 0.2, seed=0, groups=groups)
+    assert not set(groups[inner]) & set(groups[stop])
+    inner, stop = early_stopping_split(y, "classification", 0.2, seed=0)
+    assert y.iloc[stop].mean() == 0.5 and len(set(inner) | set(stop)) == 100
