@@ -20,8 +20,13 @@ TARGETS = {"mlengine (default experiment)": 90.0, "mlengine --help": 2.0}
 
 def timed(args: list[str], cwd: str) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "mlengine", *args], cwd=cwd, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "mlengine", *args],
+        cwd=cwd,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - started
 
 
@@ -32,8 +37,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         helps = [timed(["--help"], folder) for _ in range(repeats)]
         default = timed([], folder)
-    measured = {"mlengine (default experiment)": default,
-                "mlengine --help": statistics.median(helps)}
+    measured = {
+        "mlengine (default experiment)": default,
+        "mlengine --help": statistics.median(helps),
+    }
     print(f"{'command':32} {'seconds':>8} {'target':>8} {'ok':>4}")
     failed = False
     for name, seconds in measured.items():

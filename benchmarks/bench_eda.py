@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 
 
-def make_table(n: int, seed: int = 0, task: str = "classification"
-               ) -> tuple[pd.DataFrame, pd.Series]:
+def make_table(
+    n: int, seed: int = 0, task: str = "classification"
+) -> tuple[pd.DataFrame, pd.Series]:
     """A 50-column table with known structure, built one column at a time (low peak)."""
     rng = np.random.default_rng(seed)
     cols: dict[str, object] = {}
@@ -51,7 +52,8 @@ def make_table(n: int, seed: int = 0, task: str = "classification"
     cols["flag_0"] = rng.random(n) < 0.3
     cols["flag_1"] = rng.random(n) < 0.01
     cols["date"] = pd.Timestamp("2020-01-01") + pd.to_timedelta(
-        rng.integers(0, 3 * 365 * 86400, size=n), unit="s")
+        rng.integers(0, 3 * 365 * 86400, size=n), unit="s"
+    )
     cols["customer_id"] = rng.integers(0, max(n // 10, 1), size=n)
     X = pd.DataFrame(cols)
     noise = rng.normal(size=n)
@@ -105,23 +107,36 @@ def child(rows: int, task: str, sample_rows: int) -> dict[str, float]:
         t0 = time.perf_counter()
         report.write(Path(tmp))
         t_write = time.perf_counter() - t0
-    peak = (_status_kb("VmHWM") * 1024 if peak_source == "VmHWM"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    return {"rows": rows, "cols": X.shape[1], "seconds": round(t_eda, 2),
-            "write_seconds": round(t_write, 2), "df_mb": round(df_bytes / 2**20, 1),
-            "rss_start_mb": round(rss_start / 2**20, 1),
-            "rss_before_mb": round(rss_before / 2**20, 1), "peak_rss_mb": round(peak / 2**20, 1),
-            "peak_over_df": round(peak / df_bytes, 2),
-            "extra_over_df": round((peak - rss_before) / df_bytes, 2),
-            "sampled": report.sampled, "n_rows_used": report.n_rows_used,
-            "leaks": len(report.leakage), "timings": report.timings, "peak_source": peak_source}
+    peak = (
+        _status_kb("VmHWM") * 1024
+        if peak_source == "VmHWM"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
+    return {
+        "rows": rows,
+        "cols": X.shape[1],
+        "seconds": round(t_eda, 2),
+        "write_seconds": round(t_write, 2),
+        "df_mb": round(df_bytes / 2**20, 1),
+        "rss_start_mb": round(rss_start / 2**20, 1),
+        "rss_before_mb": round(rss_before / 2**20, 1),
+        "peak_rss_mb": round(peak / 2**20, 1),
+        "peak_over_df": round(peak / df_bytes, 2),
+        "extra_over_df": round((peak - rss_before) / df_bytes, 2),
+        "sampled": report.sampled,
+        "n_rows_used": report.n_rows_used,
+        "leaks": len(report.leakage),
+        "timings": report.timings,
+        "peak_source": peak_source,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--task", choices=["classification", "regression"],
-                        default="classification")
+    parser.add_argument(
+        "--task", choices=["classification", "regression"], default="classification"
+    )
     parser.add_argument("--sample-rows", type=int, default=50_000)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -131,23 +146,42 @@ def main() -> None:
         return
     results = []
     for rows in args.rows:
-        cmd = [sys.executable, __file__, "--child", str(rows), "--task", args.task,
-               "--sample-rows", str(args.sample_rows)]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True,
-                             env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            str(rows),
+            "--task",
+            args.task,
+            "--sample-rows",
+            str(args.sample_rows),
+        ]
+        out = subprocess.run(
+            cmd,
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
         r = results[-1]
         print(f"  {rows:>9,} rows: {r['seconds']:.2f}s  timings {r['timings']}", file=sys.stderr)
-    print(f"EDA benchmark ({args.task}, {results[0]['cols']} columns, sample_rows="
-          f"{args.sample_rows:,}, {os.cpu_count()} CPUs)")
-    print(f"{'rows':>10} {'seconds':>8} {'write s':>8} {'df MB':>8} {'peak RSS MB':>12} "
-          f"{'peak/df':>8} {'extra/df':>9} {'rows ratio':>11} {'time ratio':>11}")
+    print(
+        f"EDA benchmark ({args.task}, {results[0]['cols']} columns, sample_rows="
+        f"{args.sample_rows:,}, {os.cpu_count()} CPUs)"
+    )
+    print(
+        f"{'rows':>10} {'seconds':>8} {'write s':>8} {'df MB':>8} {'peak RSS MB':>12} "
+        f"{'peak/df':>8} {'extra/df':>9} {'rows ratio':>11} {'time ratio':>11}"
+    )
     for prev, r in zip([None, *results[:-1]], results, strict=True):
         rows_ratio = f"{r['rows'] / prev['rows']:.0f}x" if prev else "-"
         time_ratio = f"{r['seconds'] / prev['seconds']:.2f}x" if prev else "-"
-        print(f"{r['rows']:>10,} {r['seconds']:>8.2f} {r['write_seconds']:>8.2f} "
-              f"{r['df_mb']:>8.1f} {r['peak_rss_mb']:>12.1f} {r['peak_over_df']:>8.2f} "
-              f"{r['extra_over_df']:>9.2f} {rows_ratio:>11} {time_ratio:>11}")
+        print(
+            f"{r['rows']:>10,} {r['seconds']:>8.2f} {r['write_seconds']:>8.2f} "
+            f"{r['df_mb']:>8.1f} {r['peak_rss_mb']:>12.1f} {r['peak_over_df']:>8.2f} "
+            f"{r['extra_over_df']:>9.2f} {rows_ratio:>11} {time_ratio:>11}"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -101,8 +101,13 @@ def child(case: str, path: Path) -> dict:
         ds = load_dataset(cfg)
         seconds = time.perf_counter() - started
         size = ds.X.memory_usage(deep=True).sum() + ds.y.memory_usage(deep=True)
-    return {"case": case, "seconds": seconds, "peak_mb": _maxrss_mb(), "base_mb": base,
-            "frame_mb": size / 1e6}
+    return {
+        "case": case,
+        "seconds": seconds,
+        "peak_mb": _maxrss_mb(),
+        "base_mb": base,
+        "frame_mb": size / 1e6,
+    }
 
 
 def _maxrss_mb() -> float:
@@ -122,16 +127,22 @@ def _maxrss_mb() -> float:
 
 def run_case(case: str, path: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    out = subprocess.run([sys.executable, __file__, "--child", case, str(path)], env=env,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", case, str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=1, help="runs per case; the fastest "
-                        "is reported")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per case; the fastest is reported"
+    )
     parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
     parser.add_argument("--path", type=Path, default=None, help="the CSV (made if missing)")
     parser.add_argument("--child", nargs=2, metavar=("CASE", "PATH"), help=argparse.SUPPRESS)
@@ -146,17 +157,22 @@ def main() -> None:
         print(f"made {path} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     size_mb = path.stat().st_size / 1e6
     load = os.getloadavg()[0]
-    print(f"Loading benchmark: {args.rows:,} rows x 50 columns, CSV {size_mb:.0f} MB, "
-          f"{os.cpu_count()} CPUs, load average {load:.1f}, best of {args.repeat}")
-    print(f"{'case':<48}{'seconds':>8}{'frame MB':>10}{'peak MB':>9}{'peak/frame':>12}"
-          f"{'extra/frame':>13}")
+    print(
+        f"Loading benchmark: {args.rows:,} rows x 50 columns, CSV {size_mb:.0f} MB, "
+        f"{os.cpu_count()} CPUs, load average {load:.1f}, best of {args.repeat}"
+    )
+    print(
+        f"{'case':<48}{'seconds':>8}{'frame MB':>10}{'peak MB':>9}{'peak/frame':>12}"
+        f"{'extra/frame':>13}"
+    )
     for case in args.cases:
-        result = min((run_case(case, path) for _ in range(args.repeat)),
-                     key=lambda r: r["seconds"])
+        result = min((run_case(case, path) for _ in range(args.repeat)), key=lambda r: r["seconds"])
         ratio = result["peak_mb"] / result["frame_mb"]
         extra = (result["peak_mb"] - result["base_mb"]) / result["frame_mb"]
-        print(f"{LABELS[case]:<48}{result['seconds']:>8.2f}{result['frame_mb']:>10.0f}"
-              f"{result['peak_mb']:>9.0f}{ratio:>12.2f}{extra:>13.2f}")
+        print(
+            f"{LABELS[case]:<48}{result['seconds']:>8.2f}{result['frame_mb']:>10.0f}"
+            f"{result['peak_mb']:>9.0f}{ratio:>12.2f}{extra:>13.2f}"
+        )
 
 
 if __name__ == "__main__":

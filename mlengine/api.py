@@ -15,8 +15,13 @@ from mlengine.config import validate
 from mlengine.run import RunResult, run
 
 
-def run_experiment(overrides: Sequence[str] = (), *, frame: pd.DataFrame | None = None,
-                   target: str | None = None, output_dir: Path | None = None) -> RunResult | None:
+def run_experiment(
+    overrides: Sequence[str] = (),
+    *,
+    frame: pd.DataFrame | None = None,
+    target: str | None = None,
+    output_dir: Path | None = None,
+) -> RunResult | None:
     """Run one job as `mlengine OVERRIDES...` would.
 
     `frame` (with `target`) trains on an in-memory table instead of the configured dataset.
@@ -24,10 +29,16 @@ def run_experiment(overrides: Sequence[str] = (), *, frame: pd.DataFrame | None 
     """
     overrides = list(overrides)
     if frame is not None:
-        overrides += ["dataset=csv", "dataset.source=dataframe", "dataset.name=dataframe",
-                      "dataset.path=null", f"dataset.target={target}"]
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3",
-                               job_name="mlengine"):
+        overrides += [
+            "dataset=csv",
+            "dataset.source=dataframe",
+            "dataset.name=dataframe",
+            "dataset.path=null",
+            f"dataset.target={target}",
+        ]
+    with initialize_config_dir(
+        config_dir=str(config_dir()), version_base="1.3", job_name="mlengine"
+    ):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
     validate(cfg)  # before the output folder exists
     folder = Path(output_dir) if output_dir else _new_folder(Path(cfg.hydra.run.dir))

@@ -42,8 +42,12 @@ def register_experiments() -> None:
         for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else ():
             if path.stem not in seen:
                 seen.add(path.stem)
-                store.store(group="experiment", name=path.stem, node=OmegaConf.load(path),
-                            package="_global_")
+                store.store(
+                    group="experiment",
+                    name=path.stem,
+                    node=OmegaConf.load(path),
+                    package="_global_",
+                )
 
 
 # One token per process, so two runs started in the same second get separate folders.
@@ -113,12 +117,16 @@ class SweepSummary(Callback):
             return
         rows.sort(key=lambda r: r["job"])
         failed = [r for r in rows if r["status"] == "failed"]
-        print(f"\nSweep: {len(rows)} jobs, {len(failed)} failed ({SweepSummary.sweep_dir})",
-              file=sys.stderr)
+        print(
+            f"\nSweep: {len(rows)} jobs, {len(failed)} failed ({SweepSummary.sweep_dir})",
+            file=sys.stderr,
+        )
         for row in rows:
             detail = row["reason"] if row["status"] == "failed" else row["summary"]
-            print(f"  #{row['job']} {' '.join(row['overrides'])}: {row['status']}  {detail}",
-                  file=sys.stderr)
+            print(
+                f"  #{row['job']} {' '.join(row['overrides'])}: {row['status']}  {detail}",
+                file=sys.stderr,
+            )
 
 
 def main() -> None:
@@ -137,8 +145,7 @@ def hydra_app(cfg: DictConfig) -> Any:
     try:
         return run(cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task))
     except KeyboardInterrupt:
-        print("Interrupted: the study is saved; rerun the same command to resume.",
-              file=sys.stderr)
+        print("Interrupted: the study is saved; rerun the same command to resume.", file=sys.stderr)
         sys.exit(130)
     except MlengineError as error:
         if hydra_cfg.mode == RunMode.MULTIRUN:

@@ -29,19 +29,50 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-MISSING_MARKERS = ("", "?", "-", "--", "na", "n/a", "nan", "null", "none", "nil", "#n/a", "<na>",
-                   "nat", "missing")
+MISSING_MARKERS = (
+    "",
+    "?",
+    "-",
+    "--",
+    "na",
+    "n/a",
+    "nan",
+    "null",
+    "none",
+    "nil",
+    "#n/a",
+    "<na>",
+    "nat",
+    "missing",
+)
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 
-_DATE_PARTS = ("%m/%d/%Y", "%d/%m/%Y", "%Y/%m/%d", "%d.%m.%Y", "%Y.%m.%d", "%d-%m-%Y",
-               "%m-%d-%Y", "%m/%d/%y", "%d/%m/%y", "%d.%m.%y", "%d %b %Y", "%d-%b-%Y",
-               "%d %B %Y", "%b %d %Y", "%b %d, %Y", "%B %d %Y", "%B %d, %Y")
+_DATE_PARTS = (
+    "%m/%d/%Y",
+    "%d/%m/%Y",
+    "%Y/%m/%d",
+    "%d.%m.%Y",
+    "%Y.%m.%d",
+    "%d-%m-%Y",
+    "%m-%d-%Y",
+    "%m/%d/%y",
+    "%d/%m/%y",
+    "%d.%m.%y",
+    "%d %b %Y",
+    "%d-%b-%Y",
+    "%d %B %Y",
+    "%b %d %Y",
+    "%b %d, %Y",
+    "%B %d %Y",
+    "%B %d, %Y",
+)
 _TIME_PARTS = (" %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p")
 DATE_FORMATS = ("ISO8601", *_DATE_PARTS, *(d + t for d in _DATE_PARTS for t in _TIME_PARTS))
 _DATE_LIKE = re.compile(
     r"^(\d{4}-\d{1,2}-\d{1,2}|\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{1,2}[ -][A-Za-z]{3,9}[ -,]"
-    r"|[A-Za-z]{3,9}\.? \d{1,2})")
+    r"|[A-Za-z]{3,9}\.? \d{1,2})"
+)
 
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$"
@@ -68,8 +99,9 @@ def arrow_strings(values: pd.Series | np.ndarray | Sequence) -> pa.ChunkedArray:
 def clean_strings(strings: pa.ChunkedArray, extra_markers: Iterable[str] = ()) -> pa.ChunkedArray:
     """Surrounding whitespace removed; missing markers (any case) become null."""
     trimmed = pc.utf8_trim_whitespace(strings)
-    markers = pa.array(sorted({*MISSING_MARKERS, *(m.strip().lower() for m in extra_markers)}),
-                       pa.large_string())
+    markers = pa.array(
+        sorted({*MISSING_MARKERS, *(m.strip().lower() for m in extra_markers)}), pa.large_string()
+    )
     is_marker = pc.is_in(pc.utf8_lower(trimmed), value_set=markers)
     if pc.any(is_marker).as_py():
         trimmed = pc.if_else(is_marker, _NULL_STRING, trimmed)
@@ -104,8 +136,9 @@ def parse_numbers(strings: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, int]
     text = _without_thousands(strings)
     percent = pc.ends_with(text, "%")
     if pc.any(percent).as_py():
-        text = pc.if_else(percent, pc.utf8_rtrim_whitespace(pc.utf8_slice_codeunits(text, 0, -1)),
-                          text)
+        text = pc.if_else(
+            percent, pc.utf8_rtrim_whitespace(pc.utf8_slice_codeunits(text, 0, -1)), text
+        )
     else:
         percent = None
     values = _cast(text)
@@ -114,9 +147,13 @@ def parse_numbers(strings: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, int]
         if pc.any(pc.match_substring_regex(text, r"[$€£¥]")).as_py():
             text = _without_thousands(pc.replace_substring_regex(text, _CURRENCY, r"\1"))
         lowered = pc.utf8_lower(text)
-        number = pc.or_(pc.match_substring_regex(text, _NUMBER),
-                        pc.is_in(lowered, value_set=pa.array(["inf", "+inf", "-inf", "infinity",
-                                                              "-infinity"], text.type)))
+        number = pc.or_(
+            pc.match_substring_regex(text, _NUMBER),
+            pc.is_in(
+                lowered,
+                value_set=pa.array(["inf", "+inf", "-inf", "infinity", "-infinity"], text.type),
+            ),
+        )
         values = pc.cast(pc.if_else(number, text, pa.scalar(None, text.type)), pa.float64())
         present = len(strings) - strings.null_count
         failed = present - int(pc.sum(pc.cast(number, pa.int64())).as_py() or 0)
@@ -141,8 +178,9 @@ def _cast(strings: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array | N
 
 
 def _floats(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    out = values.to_numpy(zero_copy_only=False) if isinstance(values, pa.Array) else \
-        values.to_numpy()
+    out = (
+        values.to_numpy(zero_copy_only=False) if isinstance(values, pa.Array) else values.to_numpy()
+    )
     out = np.asarray(out, dtype=np.float64)
     return out if out.flags.writeable else out.copy()
 
@@ -238,13 +276,17 @@ def to_float(values: pd.Series) -> np.ndarray:
         out[np.isinf(out)] = np.nan
         return out
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        return (naive_datetimes(values) - pd.Timestamp(0)).dt.total_seconds().to_numpy(
-            dtype=np.float64, na_value=np.nan)
+        return (
+            (naive_datetimes(values) - pd.Timestamp(0))
+            .dt.total_seconds()
+            .to_numpy(dtype=np.float64, na_value=np.nan)
+        )
     if values.dtype == object:
         kind = pd.api.types.infer_dtype(values, skipna=True)
         if kind in ("integer", "floating", "mixed-integer-float", "decimal", "boolean", "empty"):
-            return to_float(pd.to_numeric(values.astype(object).where(values.notna(), np.nan),
-                                          errors="coerce"))
+            return to_float(
+                pd.to_numeric(values.astype(object).where(values.notna(), np.nan), errors="coerce")
+            )
     out = parse_numbers(clean_strings(arrow_strings(values)))[0]
     out[np.isinf(out)] = np.nan
     return out
@@ -255,7 +297,12 @@ def to_booleans(values: pd.Series) -> np.ndarray:
     if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
         return to_float(values)
     if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in (
-            "boolean", "integer", "floating", "mixed-integer-float", "empty"):
+        "boolean",
+        "integer",
+        "floating",
+        "mixed-integer-float",
+        "empty",
+    ):
         return to_float(values)
     return parse_booleans(clean_strings(arrow_strings(values)), strict=False)
 
@@ -269,8 +316,10 @@ def to_categories(values: pd.Series) -> np.ndarray:
     if pd.api.types.is_bool_dtype(values.dtype):
         return np.where(values.isna(), np.nan, values.astype(str)).astype(object)
     if pd.api.types.is_numeric_dtype(values.dtype) or (
-            values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in (
-                "integer", "floating", "mixed-integer-float", "decimal")):
+        values.dtype == object
+        and pd.api.types.infer_dtype(values, skipna=True)
+        in ("integer", "floating", "mixed-integer-float", "decimal")
+    ):
         return _number_names(to_float(values))
     strings = clean_strings(arrow_strings(values))
     return np.asarray(strings.to_pandas().to_numpy(dtype=object, na_value=np.nan), dtype=object)

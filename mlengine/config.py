@@ -52,26 +52,48 @@ class DatasetConfig:
     read_options: dict[str, Any] = field(default_factory=dict)  # pandas read_csv/read_parquet args
 
     def __post_init__(self) -> None:
-        _check(self.source in ("builtin", "file", "dataframe"), "dataset.source",
-               "must be builtin, file or dataframe")
+        _check(
+            self.source in ("builtin", "file", "dataframe"),
+            "dataset.source",
+            "must be builtin, file or dataframe",
+        )
         _check(self.task in TASKS, "dataset.task", f"must be one of {', '.join(TASKS)}")
         _check(0.0 < self.test_size < 1.0, "dataset.test_size", "must be between 0 and 1")
         if self.source == "file":
-            _check(bool(self.path), "dataset.path", "is required for a file dataset "
-                   "(mlengine dataset=csv dataset.path=data.csv dataset.target=COLUMN)")
+            _check(
+                bool(self.path),
+                "dataset.path",
+                "is required for a file dataset "
+                "(mlengine dataset=csv dataset.path=data.csv dataset.target=COLUMN)",
+            )
         if self.source != "builtin":
-            _check(bool(self.target), "dataset.target", "names the column to predict; set it "
-                   "with dataset.target=COLUMN")
+            _check(
+                bool(self.target),
+                "dataset.target",
+                "names the column to predict; set it with dataset.target=COLUMN",
+            )
         for column, kind in self.column_types.items():
-            _check(kind in COLUMN_KINDS, f"dataset.column_types.{column}",
-                   f"'{kind}' is not one of {', '.join(COLUMN_KINDS)}")
-        _check(not (self.split_by and self.time_column), "dataset.split_by",
-               "cannot be combined with dataset.time_column; pick one split policy")
+            _check(
+                kind in COLUMN_KINDS,
+                f"dataset.column_types.{column}",
+                f"'{kind}' is not one of {', '.join(COLUMN_KINDS)}",
+            )
+        _check(
+            not (self.split_by and self.time_column),
+            "dataset.split_by",
+            "cannot be combined with dataset.time_column; pick one split policy",
+        )
         for key in ("split_by", "time_column"):
-            _check(not self.target or getattr(self, key) != self.target, f"dataset.{key}",
-                   f"'{self.target}' is the target column; name another column")
-        _check(self.delimiter is None or len(self.delimiter) == 1, "dataset.delimiter",
-               f"must be one character, got {self.delimiter!r}")
+            _check(
+                not self.target or getattr(self, key) != self.target,
+                f"dataset.{key}",
+                f"'{self.target}' is the target column; name another column",
+            )
+        _check(
+            self.delimiter is None or len(self.delimiter) == 1,
+            "dataset.delimiter",
+            f"must be one character, got {self.delimiter!r}",
+        )
         if self.encoding is not None:
             import codecs
 
@@ -96,11 +118,15 @@ class FeaturesConfig:
 
     def __post_init__(self) -> None:
         _check(self.select in ("all", "eda"), "features.select", "must be all or eda")
-        _check(self.encoding in (None, "onehot", "ordinal", "native"), "features.encoding",
-               "must be onehot, ordinal, native or null")
+        _check(
+            self.encoding in (None, "onehot", "ordinal", "native"),
+            "features.encoding",
+            "must be onehot, ordinal, native or null",
+        )
         _check(self.text in ("tfidf", "drop"), "features.text", "must be tfidf or drop")
-        _check(0.0 <= self.rare_min_frequency < 1.0, "features.rare_min_frequency",
-               "must be in [0, 1)")
+        _check(
+            0.0 <= self.rare_min_frequency < 1.0, "features.rare_min_frequency", "must be in [0, 1)"
+        )
         _check(self.max_categories >= 2, "features.max_categories", "must be at least 2")
         _check(self.text_max_features >= 1, "features.text_max_features", "must be positive")
         both = set(self.drop) & set(self.keep)
@@ -122,10 +148,16 @@ class ParamSpec:
     task: str | None = None  # classification | regression: only for that task's estimator
 
     def validate(self, key: str) -> None:
-        _check(self.type in ("int", "float", "categorical"), f"{key}.type",
-               "must be int, float or categorical")
-        _check(self.task in (None, "classification", "regression"), f"{key}.task",
-               "must be classification, regression or null")
+        _check(
+            self.type in ("int", "float", "categorical"),
+            f"{key}.type",
+            "must be int, float or categorical",
+        )
+        _check(
+            self.task in (None, "classification", "regression"),
+            f"{key}.task",
+            "must be classification, regression or null",
+        )
         if self.type == "categorical":
             _check(bool(self.choices), f"{key}.choices", "a categorical needs choices")
             return
@@ -147,11 +179,17 @@ class IterativeConfig:
     report_every: int = 10
 
     def __post_init__(self) -> None:
-        _check(self.early_stopping_rounds >= 1, "model.iterative.early_stopping_rounds",
-               "must be at least 1")
+        _check(
+            self.early_stopping_rounds >= 1,
+            "model.iterative.early_stopping_rounds",
+            "must be at least 1",
+        )
         _check(self.report_every >= 1, "model.iterative.report_every", "must be at least 1")
-        _check(0.0 < self.validation_fraction < 0.5, "model.iterative.validation_fraction",
-               "must be between 0 and 0.5")
+        _check(
+            0.0 < self.validation_fraction < 0.5,
+            "model.iterative.validation_fraction",
+            "must be between 0 and 0.5",
+        )
 
 
 @dataclass
@@ -166,17 +204,29 @@ class ModelConfig:
     search_space: dict[str, ParamSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check(self.classifier is not None or self.regressor is not None, "model",
-               "declares neither a classifier nor a regressor")
-        _check(self.encoding in ("onehot", "ordinal", "native"), "model.encoding",
-               "must be onehot, ordinal or native")
-        _check(self.class_weight in (None, "balanced"), "model.class_weight",
-               "must be null or balanced")
+        _check(
+            self.classifier is not None or self.regressor is not None,
+            "model",
+            "declares neither a classifier nor a regressor",
+        )
+        _check(
+            self.encoding in ("onehot", "ordinal", "native"),
+            "model.encoding",
+            "must be onehot, ordinal or native",
+        )
+        _check(
+            self.class_weight in (None, "balanced"),
+            "model.class_weight",
+            "must be null or balanced",
+        )
         for key, spec in self.search_space.items():
             spec.validate(f"model.search_space.{key}")
             for other in spec.when or {}:
-                _check(other in self.search_space, f"model.search_space.{key}.when",
-                       f"refers to '{other}', which is not in the search space")
+                _check(
+                    other in self.search_space,
+                    f"model.search_space.{key}.when",
+                    f"refers to '{other}', which is not in the search space",
+                )
 
 
 @dataclass
@@ -201,8 +251,11 @@ class SearchConfig:
         if self.metric is not None:
             from mlengine.metrics import METRICS
 
-            _check(self.metric in METRICS, "search.metric",
-                   f"'{self.metric}' is unknown; choose one of {', '.join(sorted(METRICS))}")
+            _check(
+                self.metric in METRICS,
+                "search.metric",
+                f"'{self.metric}' is unknown; choose one of {', '.join(sorted(METRICS))}",
+            )
 
 
 @dataclass
@@ -223,11 +276,17 @@ class EdaConfig:
 
             known = (*CHECKS, "error", "warn")
             unknown = [name for name in self.fail_on if name not in known]
-            _check(not unknown, "eda.fail_on", f"{unknown} are not EDA checks; use any of "
-                   f"{', '.join(known)}")
+            _check(
+                not unknown,
+                "eda.fail_on",
+                f"{unknown} are not EDA checks; use any of {', '.join(known)}",
+            )
         _check(0.5 < self.leakage_threshold <= 1.0, "eda.leakage_threshold", "must be in (0.5, 1]")
-        _check(0.0 < self.correlation_threshold <= 1.0, "eda.correlation_threshold",
-               "must be in (0, 1]")
+        _check(
+            0.0 < self.correlation_threshold <= 1.0,
+            "eda.correlation_threshold",
+            "must be in (0, 1]",
+        )
 
 
 @dataclass
@@ -237,9 +296,14 @@ class ExportConfig:
     onnx: bool = True  # also write NAME.onnx (checked, with size and latency) where it converts
 
     def __post_init__(self) -> None:
-        _check(bool(self.name) and self.name not in (".", "..") and "/" not in self.name
-               and "\\" not in self.name, "export.name",
-               f"'{self.name}' must be a plain folder name (no '/', '..')")
+        _check(
+            bool(self.name)
+            and self.name not in (".", "..")
+            and "/" not in self.name
+            and "\\" not in self.name,
+            "export.name",
+            f"'{self.name}' must be a plain folder name (no '/', '..')",
+        )
 
 
 @dataclass

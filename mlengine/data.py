@@ -113,12 +113,20 @@ def load_dataset(cfg: DatasetConfig, frame: pd.DataFrame | None = None) -> Datas
         if frame is not None:
             table, source = _own_frame(frame, cfg.na_values), "the DataFrame"
         else:
-            table = read_table(Path(cfg.path), cfg.read_options, delimiter=cfg.delimiter,
-                               encoding=cfg.encoding, na_values=cfg.na_values)
+            table = read_table(
+                Path(cfg.path),
+                cfg.read_options,
+                delimiter=cfg.delimiter,
+                encoding=cfg.encoding,
+                na_values=cfg.na_values,
+            )
             source = str(cfg.path)
         target = str(cfg.target)
-    for key, column in (("dataset.target", target), ("dataset.split_by", cfg.split_by),
-                        ("dataset.time_column", cfg.time_column)):
+    for key, column in (
+        ("dataset.target", target),
+        ("dataset.split_by", cfg.split_by),
+        ("dataset.time_column", cfg.time_column),
+    ):
         if column is not None:
             _require_column(table, column, key, source)
     y, keep, n_missing = _clean_target(table.pop(target), source)
@@ -126,9 +134,16 @@ def load_dataset(cfg: DatasetConfig, frame: pd.DataFrame | None = None) -> Datas
     y = _finish_target(y, task, source)
     overrides = dict(cfg.column_types)
     X, typed = _type_table(table, keep, overrides, source, numeric_only=builtin)
-    ds = Dataset(cfg.name, X, y, task, {c: t.kind for c, t in typed.items()}, n_missing,
-                 source=source,
-                 date_formats={c: t.formats for c, t in typed.items() if t.formats})
+    ds = Dataset(
+        cfg.name,
+        X,
+        y,
+        task,
+        {c: t.kind for c, t in typed.items()},
+        n_missing,
+        source=source,
+        date_formats={c: t.formats for c, t in typed.items() if t.formats},
+    )
     ds.drop_columns = _unusable_columns(X, ds.column_types)
     if cfg.split_by:
         ds.drop_columns[cfg.split_by] = "dataset.split_by group column"
@@ -157,8 +172,10 @@ def _own_frame(frame: pd.DataFrame, na_values: list[str] | tuple = ()) -> pd.Dat
 
 def _load_builtin(name: str) -> pd.DataFrame:
     if name not in BUILTIN_DATASETS:
-        raise DataError(f"Unknown built-in dataset '{name}'; choose one of "
-                        f"{', '.join(BUILTIN_DATASETS)}, or use dataset=csv dataset.path=FILE")
+        raise DataError(
+            f"Unknown built-in dataset '{name}'; choose one of "
+            f"{', '.join(BUILTIN_DATASETS)}, or use dataset=csv dataset.path=FILE"
+        )
     import sklearn.datasets
 
     bunch = getattr(sklearn.datasets, BUILTIN_DATASETS[name])(as_frame=True)
@@ -171,16 +188,17 @@ def _require_column(table: pd.DataFrame, column: str, key: str, source: str) -> 
     columns = [str(c) for c in table.columns]
     closest = difflib.get_close_matches(str(column), columns, n=len(columns), cutoff=0.0)
     shown = ", ".join(closest[:20]) + (" ..." if len(columns) > 20 else "")
-    raise DataError(f"{key}: column '{column}' is not in {source}; closest columns first: "
-                    f"{shown}")
+    raise DataError(f"{key}: column '{column}' is not in {source}; closest columns first: {shown}")
 
 
 def _check_shape(table: pd.DataFrame, source: str) -> None:
     if len(table) == 0:
         raise DataError(f"Dataset {source} has no data rows")
     if table.shape[1] < 2:
-        raise DataError(f"Dataset {source} has {table.shape[1]} column; it needs the target "
-                        "and at least one feature (check dataset.delimiter if the file has more)")
+        raise DataError(
+            f"Dataset {source} has {table.shape[1]} column; it needs the target "
+            "and at least one feature (check dataset.delimiter if the file has more)"
+        )
     duplicated = sorted({c for c in table.columns if list(table.columns).count(c) > 1})
     if duplicated:
         raise DataError(f"Dataset {source} has duplicate column names: {duplicated}")
@@ -188,21 +206,34 @@ def _check_shape(table: pd.DataFrame, source: str) -> None:
 
 def _log_summary(ds: Dataset, typed: dict[str, _Typed]) -> None:
     counts = Counter(ds.column_types.values())
-    log.info("Loaded %s: %d rows x %d columns (%s)", ds.source, len(ds.X), ds.X.shape[1],
-             ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    log.info(
+        "Loaded %s: %d rows x %d columns (%s)",
+        ds.source,
+        len(ds.X),
+        ds.X.shape[1],
+        ", ".join(f"{n} {k}" for k, n in sorted(counts.items())),
+    )
     for column, info in typed.items():
         if info.note:
             log.info("Column '%s' (%s): %s", column, info.kind, info.note)
     if ds.drop_columns:
-        log.info("Not used as features: %s",
-                 ", ".join(f"{c} ({why})" for c, why in ds.drop_columns.items()))
+        log.info(
+            "Not used as features: %s",
+            ", ".join(f"{c} ({why})" for c, why in ds.drop_columns.items()),
+        )
 
 
 # ---------------------------------------------------------------------------------------------
 # Reading files
 # ---------------------------------------------------------------------------------------------
-def read_table(path: Path, read_options: dict | None = None, *, delimiter: str | None = None,
-               encoding: str | None = None, na_values: list[str] | tuple = ()) -> pd.DataFrame:
+def read_table(
+    path: Path,
+    read_options: dict | None = None,
+    *,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    na_values: list[str] | tuple = (),
+) -> pd.DataFrame:
     """Read a CSV or Parquet file (raw, untyped); every failure names the file."""
     path = Path(path)
     if not path.is_file():
@@ -214,8 +245,7 @@ def read_table(path: Path, read_options: dict | None = None, *, delimiter: str |
         if head.startswith(b"PAR1") or path.suffix.lower() in _PARQUET_SUFFIXES:
             table = pd.read_parquet(path, **dict(read_options or {}))
         else:
-            table = _read_csv(path, head, dict(read_options or {}), delimiter, encoding,
-                              na_values)
+            table = _read_csv(path, head, dict(read_options or {}), delimiter, encoding, na_values)
     except DataError:
         raise
     except (ValueError, OSError, UnicodeError, LookupError, pd.errors.ParserError) as error:
@@ -232,17 +262,25 @@ def _first_line(error: BaseException) -> str:
 def _head_bytes(path: Path, size: int = 1 << 20) -> bytes:
     opener = _COMPRESSED.get(path.suffix.lower())
     try:
-        with (opener(path, "rb") if opener else path.open("rb")) as handle:
+        with opener(path, "rb") if opener else path.open("rb") as handle:
             return handle.read(size)
     except OSError as error:
         raise DataError(f"Cannot read dataset file {path}: {_first_line(error)}") from None
 
 
-def _read_csv(path: Path, head: bytes, read_options: dict, delimiter: str | None,
-              encoding: str | None, na_values: list[str] | tuple) -> pd.DataFrame:
+def _read_csv(
+    path: Path,
+    head: bytes,
+    read_options: dict,
+    delimiter: str | None,
+    encoding: str | None,
+    na_values: list[str] | tuple,
+) -> pd.DataFrame:
     if b"\x00" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise DataError(f"Dataset file {path} is not a CSV or Parquet file (it holds binary "
-                        "data); give a .csv or .parquet file")
+        raise DataError(
+            f"Dataset file {path} is not a CSV or Parquet file (it holds binary "
+            "data); give a .csv or .parquet file"
+        )
     encoding = encoding or _detect_encoding(head)
     text = head.decode(encoding, errors="replace")
     if not text.strip():
@@ -257,11 +295,18 @@ def _read_csv(path: Path, head: bytes, read_options: dict, delimiter: str | None
     except DataError:
         raise
     except Exception as error:  # noqa: BLE001 - Arrow refuses what pandas may still read
-        log.info("Arrow's CSV reader refused %s (%s); reading it with pandas", path,
-                 _first_line(error))
-    return pd.read_csv(path, sep=delimiter, encoding=encoding, na_values=nulls,
-                       keep_default_na=True, low_memory=False,
-                       encoding_errors="strict")
+        log.info(
+            "Arrow's CSV reader refused %s (%s); reading it with pandas", path, _first_line(error)
+        )
+    return pd.read_csv(
+        path,
+        sep=delimiter,
+        encoding=encoding,
+        na_values=nulls,
+        keep_default_na=True,
+        low_memory=False,
+        encoding_errors="strict",
+    )
 
 
 def _detect_encoding(head: bytes) -> str:
@@ -316,22 +361,31 @@ def _read_csv_arrow(path: Path, delimiter: str, encoding: str, nulls: list[str])
     names = pacsv.open_csv(path, read_options=read, parse_options=parse).schema.names
     if len(set(names)) != len(names) or "" in names:
         names = _unique_names(names)
-        read = pacsv.ReadOptions(encoding=arrow_encoding, block_size=4 << 20,
-                                 column_names=names, skip_rows=1)
+        read = pacsv.ReadOptions(
+            encoding=arrow_encoding, block_size=4 << 20, column_names=names, skip_rows=1
+        )
     as_text: dict[str, Any] = {}
     for attempt in range(4):
-        convert = pacsv.ConvertOptions(null_values=nulls, strings_can_be_null=True,
-                                       quoted_strings_can_be_null=True, column_types=as_text)
+        convert = pacsv.ConvertOptions(
+            null_values=nulls,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+            column_types=as_text,
+        )
         try:
-            reader = pacsv.open_csv(path, read_options=read, parse_options=parse,
-                                    convert_options=convert)
+            reader = pacsv.open_csv(
+                path, read_options=read, parse_options=parse, convert_options=convert
+            )
             return _stream_columns(reader, path)
         except pa.ArrowInvalid as error:
             changed = re.search(r"In CSV column #(\d+): CSV conversion error", str(error))
             if not changed or attempt == 3:
                 raise
-            as_text = ({n: pa.string() for n in names} if attempt == 2
-                       else {**as_text, names[int(changed[1])]: pa.string()})
+            as_text = (
+                {n: pa.string() for n in names}
+                if attempt == 2
+                else {**as_text, names[int(changed[1])]: pa.string()}
+            )
     raise AssertionError("unreachable")
 
 
@@ -368,8 +422,11 @@ def _column_values(column: Any) -> Any:
         column = column.cast(pa.timestamp("ms"))
     elif pa.types.is_timestamp(kind) and kind.tz is not None:
         column = column.cast(pa.timestamp(kind.unit))  # the UTC instants, without the zone
-    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or \
-            pa.types.is_timestamp(column.type):
+    if (
+        pa.types.is_integer(column.type)
+        or pa.types.is_floating(column.type)
+        or pa.types.is_timestamp(column.type)
+    ):
         values = column.to_numpy()
         return values.copy() if values.base is not None else values  # own it: Arrow's is freed
     return column.to_pandas(date_as_object=False)
@@ -402,8 +459,9 @@ def _clean_target(raw: pd.Series, source: str) -> tuple[pd.Series, np.ndarray | 
             y = pd.to_numeric(y.astype(object).where(y.notna(), np.nan)).rename(raw.name)
     missing = y.isna().to_numpy()
     if missing.all():
-        raise DataError(f"Target column '{raw.name}' in {source} has no values (all {len(y)} "
-                        "are missing)")
+        raise DataError(
+            f"Target column '{raw.name}' in {source} has no values (all {len(y)} are missing)"
+        )
     n_missing = int(missing.sum())
     keep = ~missing if n_missing else None
     y = y[keep].reset_index(drop=True) if keep is not None else y.reset_index(drop=True)
@@ -415,8 +473,11 @@ def infer_task(y: pd.Series) -> str:
 
     Text that reads as numbers counts as numbers ("1,234" prices are a regression target).
     """
-    if pd.api.types.is_bool_dtype(y.dtype) or y.dtype == object and \
-            pd.api.types.infer_dtype(y, skipna=True) == "boolean":
+    if (
+        pd.api.types.is_bool_dtype(y.dtype)
+        or y.dtype == object
+        and pd.api.types.infer_dtype(y, skipna=True) == "boolean"
+    ):
         return "classification"
     if pd.api.types.is_numeric_dtype(y.dtype):
         values = y.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -445,8 +506,10 @@ def _finish_target(y: pd.Series, task: str, source: str) -> pd.Series:
         if failed or np.isnan(values).any():
             bad = y[np.isnan(values)].astype(str).unique()[:3].tolist()
             n_bad = int(np.isnan(values).sum())
-            raise DataError(f"Target '{name}' in {source} is not numeric ({n_bad} values such "
-                            f"as {bad}); set dataset.task=classification to predict its labels")
+            raise DataError(
+                f"Target '{name}' in {source} is not numeric ({n_bad} values such "
+                f"as {bad}); set dataset.task=classification to predict its labels"
+            )
         return pd.Series(values, name=name)
     if y.dtype == object:
         kind = pd.api.types.infer_dtype(y, skipna=True)
@@ -455,8 +518,10 @@ def _finish_target(y: pd.Series, task: str, source: str) -> pd.Series:
         y = y.astype("int64")  # whole-number labels that were floats only because of NaN
     counts = y.value_counts()
     if len(counts) < 2:
-        raise DataError(f"Target '{name}' in {source} has a single class ({counts.index[0]!r}); "
-                        "a classifier needs at least two (or set dataset.task=regression)")
+        raise DataError(
+            f"Target '{name}' in {source} has a single class ({counts.index[0]!r}); "
+            "a classifier needs at least two (or set dataset.task=regression)"
+        )
     return y.rename(name)
 
 
@@ -470,27 +535,35 @@ def infer_column_types(X: pd.DataFrame, overrides: dict[str, str] | None = None)
     return {c: _type_column(X[c], str(c), overrides.get(c)).kind for c in X.columns}
 
 
-def type_columns(X: pd.DataFrame, overrides: dict[str, str] | None = None
-                 ) -> tuple[pd.DataFrame, dict[str, str]]:
+def type_columns(
+    X: pd.DataFrame, overrides: dict[str, str] | None = None
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """X with every column converted as its kind says (see the module doc), and the kinds."""
     table = X.copy(deep=False)
     table.columns = [str(c) for c in table.columns]
-    X_typed, typed = _type_table(table.reset_index(drop=True), None, dict(overrides or {}),
-                                 "the table")
+    X_typed, typed = _type_table(
+        table.reset_index(drop=True), None, dict(overrides or {}), "the table"
+    )
     return X_typed, {c: t.kind for c, t in typed.items()}
 
 
 def _check_overrides(X: pd.DataFrame, overrides: dict[str, str], source: str) -> None:
     unknown = sorted(set(overrides) - set(map(str, X.columns)))
     if unknown:
-        raise DataError(f"dataset.column_types names columns that are not features of "
-                        f"{source}: {unknown}; columns are: "
-                        f"{', '.join(map(str, list(X.columns)[:20]))}")
+        raise DataError(
+            f"dataset.column_types names columns that are not features of "
+            f"{source}: {unknown}; columns are: "
+            f"{', '.join(map(str, list(X.columns)[:20]))}"
+        )
 
 
-def _type_table(table: pd.DataFrame, keep: np.ndarray | None, overrides: dict[str, str],
-                source: str, numeric_only: bool = False
-                ) -> tuple[pd.DataFrame, dict[str, _Typed]]:
+def _type_table(
+    table: pd.DataFrame,
+    keep: np.ndarray | None,
+    overrides: dict[str, str],
+    source: str,
+    numeric_only: bool = False,
+) -> tuple[pd.DataFrame, dict[str, _Typed]]:
     """Type and convert column by column, releasing each raw column as it goes.
 
     `table` is consumed (its columns are popped), so peak memory stays near one table.
@@ -502,8 +575,7 @@ def _type_table(table: pd.DataFrame, keep: np.ndarray | None, overrides: dict[st
         raw = table.pop(column)
         if keep is not None:
             raw = raw[keep]
-        info = _type_column(raw.reset_index(drop=True), column, overrides.get(column),
-                            numeric_only)
+        info = _type_column(raw.reset_index(drop=True), column, overrides.get(column), numeric_only)
         values[column] = info.values
         info.values = None
         typed[column] = info
@@ -518,8 +590,9 @@ def _frame(columns: dict[str, Any], n_rows: int) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
-def _type_column(s: pd.Series, name: str, override: str | None = None,
-                 numeric_only: bool = False) -> _Typed:
+def _type_column(
+    s: pd.Series, name: str, override: str | None = None, numeric_only: bool = False
+) -> _Typed:
     if override:
         return _convert_as(s, override)
     dtype = s.dtype
@@ -528,8 +601,11 @@ def _type_column(s: pd.Series, name: str, override: str | None = None,
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return _Typed(coerce.naive_datetimes(s), "datetime")
     if pd.api.types.is_timedelta64_dtype(dtype):
-        return _Typed(s.dt.total_seconds().to_numpy(np.float64, na_value=np.nan), "numeric",
-                      note="durations in seconds")
+        return _Typed(
+            s.dt.total_seconds().to_numpy(np.float64, na_value=np.nan),
+            "numeric",
+            note="durations in seconds",
+        )
     if pd.api.types.is_numeric_dtype(dtype):
         values = s.to_numpy(dtype=np.float64, na_value=np.nan)
         if numeric_only:
@@ -558,8 +634,9 @@ def _type_numbers(values: np.ndarray, name: str, is_int: bool, note: str = "") -
     present = values[np.isfinite(values)]
     if present.size == 0:
         return _Typed(values, "numeric", note=note)
-    probe = present[np.linspace(0, present.size - 1, min(present.size, coerce.SAMPLE_SIZE))
-                    .astype(np.int64)]
+    probe = present[
+        np.linspace(0, present.size - 1, min(present.size, coerce.SAMPLE_SIZE)).astype(np.int64)
+    ]
     if not is_int and not (np.all(np.mod(probe, 1) == 0) and np.all(np.mod(present, 1) == 0)):
         return _Typed(values, "numeric", note=note)
     n_probe_distinct = np.unique(probe).size
@@ -569,7 +646,8 @@ def _type_numbers(values: np.ndarray, name: str, is_int: bool, note: str = "") -
     if distinct.size == 2 and set(distinct.tolist()) <= {0.0, 1.0}:
         return _Typed(values, "boolean", note=note)
     if distinct.size == present.size >= MIN_ID_ROWS and (
-            _is_counter(present) or _id_like_name(name)):
+        _is_counter(present) or _id_like_name(name)
+    ):
         return _Typed(values, "id", note=note)
     if 2 < distinct.size <= LOW_CARDINALITY_CODES:
         return _Typed(values, "categorical", note=note or "few whole-number codes")
@@ -579,8 +657,9 @@ def _type_numbers(values: np.ndarray, name: str, is_int: bool, note: str = "") -
 def _is_counter(present: np.ndarray) -> bool:
     """Sorted (either way), or a shuffled run of consecutive numbers."""
     steps = np.diff(present)
-    return bool(np.all(steps > 0) or np.all(steps < 0)
-                or present.max() - present.min() + 1 == present.size)
+    return bool(
+        np.all(steps > 0) or np.all(steps < 0) or present.max() - present.min() + 1 == present.size
+    )
 
 
 def _id_like_name(name: str) -> bool:
@@ -616,20 +695,28 @@ def _type_strings(s: pd.Series, name: str) -> _Typed:
             dates = coerce.parse_dates(strings.to_pandas(), formats)
             n_bad = n_present - int(dates.notna().sum())
             if n_bad <= (1 - coerce.PARSE_SHARE) * n_present:
-                note = f"formats {formats}" + (f"; {n_bad} unparsable dates read as missing"
-                                               if n_bad else "")
+                note = f"formats {formats}" + (
+                    f"; {n_bad} unparsable dates read as missing" if n_bad else ""
+                )
                 return _Typed(dates, "datetime", formats=formats, note=note)
     n_unique = pc.count_distinct(strings).as_py()
     share = n_unique / n_present
     n_words = float(np.mean([len(w.split()) for w in words]))
     kind = "categorical"
-    if n_present >= MIN_ID_ROWS and share >= ID_UNIQUE_SHARE and n_words < 2 and (
-            n_present >= 50 or np.mean([bool(_HASH_LIKE.match(w)) for w in words]) >= 0.95):
+    if (
+        n_present >= MIN_ID_ROWS
+        and share >= ID_UNIQUE_SHARE
+        and n_words < 2
+        and (n_present >= 50 or np.mean([bool(_HASH_LIKE.match(w)) for w in words]) >= 0.95)
+    ):
         kind = "id"
     elif n_words >= 3 and (n_unique >= 50 or share >= 0.5):
         kind = "text"
-    values = strings.to_pandas() if strings.type == pa.large_string() else \
-        strings.cast(pa.large_string()).to_pandas()
+    values = (
+        strings.to_pandas()
+        if strings.type == pa.large_string()
+        else strings.cast(pa.large_string()).to_pandas()
+    )
     return _Typed(values, kind)
 
 
@@ -643,8 +730,9 @@ def _convert_as(s: pd.Series, kind: str) -> _Typed:
         if pd.api.types.is_datetime64_any_dtype(s.dtype):
             return _Typed(coerce.naive_datetimes(s), kind)
         strings = coerce.clean_strings(coerce.arrow_strings(s))
-        formats = coerce.detect_date_formats(coerce.sample_present(strings).to_pylist()) or \
-            ["ISO8601"]
+        formats = coerce.detect_date_formats(coerce.sample_present(strings).to_pylist()) or [
+            "ISO8601"
+        ]
         dates = coerce.parse_dates(strings.to_pandas(), formats)
         return _Typed(dates, kind, formats=formats, note=f"formats {formats}")
     if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
@@ -686,13 +774,17 @@ def _groups(values: pd.Series) -> pd.Series:
 def _attach_time(ds: Dataset, column: str) -> None:
     """ds.time from the time column (dates or numbers); rows without a time are dropped."""
     values = ds.X[column]
-    if not (pd.api.types.is_datetime64_any_dtype(values.dtype)
-            or pd.api.types.is_numeric_dtype(values.dtype)):
+    if not (
+        pd.api.types.is_datetime64_any_dtype(values.dtype)
+        or pd.api.types.is_numeric_dtype(values.dtype)
+    ):
         strings = coerce.clean_strings(coerce.arrow_strings(values))
         formats = coerce.detect_date_formats(coerce.sample_present(strings).to_pylist())
         if not formats:
-            raise DataError(f"dataset.time_column: column '{column}' in {ds.source} holds "
-                            "neither dates nor numbers, so rows cannot be ordered by it")
+            raise DataError(
+                f"dataset.time_column: column '{column}' in {ds.source} holds "
+                "neither dates nor numbers, so rows cannot be ordered by it"
+            )
         values = coerce.parse_dates(strings.to_pandas(), formats)
     missing = values.isna().to_numpy()
     if missing.all():
@@ -730,8 +822,10 @@ def holdout_split(ds: Dataset, test_size: float, seed: int) -> tuple:
     n = len(ds.y)
     n_test = math.ceil(test_size * n)
     if n - n_test < 2 or n_test < 1:
-        raise DataError(f"{ds.source} has only {n} rows with a target; dataset.test_size="
-                        f"{test_size} leaves too few to train on and to test")
+        raise DataError(
+            f"{ds.source} has only {n} rows with a target; dataset.test_size="
+            f"{test_size} leaves too few to train on and to test"
+        )
     if ds.time is not None:
         train, test = _time_holdout(ds, n_test)
     elif ds.groups is not None:
@@ -746,11 +840,15 @@ def _random_holdout(ds: Dataset, test_size: float, seed: int) -> tuple:
 
     stratify = ds.y if ds.task == "classification" else None
     counts = ds.y.value_counts() if stratify is not None else None
-    if counts is not None and (counts.min() < 2 or math.ceil(test_size * len(ds.y)) < len(counts)
-                               or len(ds.y) - math.ceil(test_size * len(ds.y)) < len(counts)):
+    if counts is not None and (
+        counts.min() < 2
+        or math.ceil(test_size * len(ds.y)) < len(counts)
+        or len(ds.y) - math.ceil(test_size * len(ds.y)) < len(counts)
+    ):
         stratify = None  # a class with one row, or fewer test rows than classes
-    return train_test_split(np.arange(len(ds.y)), test_size=test_size, random_state=seed,
-                            stratify=stratify)
+    return train_test_split(
+        np.arange(len(ds.y)), test_size=test_size, random_state=seed, stratify=stratify
+    )
 
 
 def _time_holdout(ds: Dataset, n_test: int) -> tuple:
@@ -759,8 +857,10 @@ def _time_holdout(ds: Dataset, n_test: int) -> tuple:
     ordered = times[order]
     cut = int(np.searchsorted(ordered, ordered[len(order) - n_test], side="left"))
     if cut < 2:
-        raise DataError(f"dataset.time_column: the most recent rows of {ds.source} share one "
-                        "time value with almost all others; lower dataset.test_size")
+        raise DataError(
+            f"dataset.time_column: the most recent rows of {ds.source} share one "
+            "time value with almost all others; lower dataset.test_size"
+        )
     return order[:cut], order[cut:]
 
 
@@ -768,14 +868,17 @@ def _group_holdout(ds: Dataset, test_size: float, seed: int) -> tuple:
     from sklearn.model_selection import GroupShuffleSplit
 
     if ds.groups.nunique() < 2:
-        raise DataError(f"dataset.split_by: column '{ds.groups.name}' has a single group; a "
-                        "grouped split needs at least two")
+        raise DataError(
+            f"dataset.split_by: column '{ds.groups.name}' has a single group; a "
+            "grouped split needs at least two"
+        )
     splitter = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
     return next(splitter.split(np.zeros(len(ds.y)), groups=ds.groups.to_numpy()))
 
 
-def cv_splitter(task: str, n_folds: int, seed: int, *, grouped: bool = False,
-                time_ordered: bool = False) -> Any:
+def cv_splitter(
+    task: str, n_folds: int, seed: int, *, grouped: bool = False, time_ordered: bool = False
+) -> Any:
     """The CV splitter: time-series, grouped (stratified) or (stratified) K-fold."""
     from sklearn.model_selection import (
         GroupKFold,
@@ -796,22 +899,26 @@ def cv_splitter(task: str, n_folds: int, seed: int, *, grouped: bool = False,
     return KFold(n_splits=n_folds, shuffle=True, random_state=seed)
 
 
-def cv_folds(ds: Dataset, X_train: pd.DataFrame, y_train: pd.Series, n_folds: int,
-             seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def cv_folds(
+    ds: Dataset, X_train: pd.DataFrame, y_train: pd.Series, n_folds: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, validation) positions in X_train, following the dataset's split policy."""
     import warnings
 
     grouped, timed = ds.groups is not None, ds.time is not None
-    splitter = cv_splitter(ds.task, n_folds, seed, grouped=grouped and not timed,
-                           time_ordered=timed)
+    splitter = cv_splitter(
+        ds.task, n_folds, seed, grouped=grouped and not timed, time_ordered=timed
+    )
     groups = None
     if grouped and not timed:
         groups = ds.groups.loc[X_train.index].to_numpy()
         n_groups = len(np.unique(groups))
         if n_groups < n_folds:
-            raise DataError(f"dataset.split_by: the training rows hold {n_groups} groups of "
-                            f"'{ds.groups.name}', fewer than search.cv_folds={n_folds}; lower "
-                            "search.cv_folds")
+            raise DataError(
+                f"dataset.split_by: the training rows hold {n_groups} groups of "
+                f"'{ds.groups.name}', fewer than search.cv_folds={n_folds}; lower "
+                "search.cv_folds"
+            )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # StratifiedGroupKFold's balance notes
         folds = list(splitter.split(X_train, y_train, groups))
@@ -825,18 +932,24 @@ def _check_fold_classes(folds: list, y: pd.Series, grouped: bool, timed: bool) -
     for number, (train, _) in enumerate(folds, start=1):
         if len(np.unique(labels[train])) < 2:
             policy = "time-ordered" if timed else "grouped" if grouped else "CV"
-            raise DataError(f"{policy} fold {number} trains on a single class of '{y.name}'; "
-                            "lower search.cv_folds or check the split column")
+            raise DataError(
+                f"{policy} fold {number} trains on a single class of '{y.name}'; "
+                "lower search.cv_folds or check the split column"
+            )
 
 
 def check_enough_rows(y: pd.Series, task: str, n_folds: int) -> None:
     """Fail before fitting when CV cannot split the training rows."""
     if len(y) < 2 * n_folds:
-        raise DataError(f"Only {len(y)} training rows for search.cv_folds={n_folds}; "
-                        "lower search.cv_folds or provide more data")
+        raise DataError(
+            f"Only {len(y)} training rows for search.cv_folds={n_folds}; "
+            "lower search.cv_folds or provide more data"
+        )
     if task == "classification":
         smallest = y.value_counts()
         if smallest.min() < n_folds:
-            raise DataError(f"Class {smallest.idxmin()!r} of target '{y.name}' has "
-                            f"{smallest.min()} training rows, fewer than search.cv_folds="
-                            f"{n_folds}; lower search.cv_folds")
+            raise DataError(
+                f"Class {smallest.idxmin()!r} of target '{y.name}' has "
+                f"{smallest.min()} training rows, fewer than search.cv_folds="
+                f"{n_folds}; lower search.cv_folds"
+            )

@@ -29,17 +29,57 @@ Verdict = Literal["useful", "weak", "irrelevant"]
 
 SCHEMA_VERSION = 1
 KINDS = ("numeric", "boolean", "categorical", "datetime", "text", "id")
-FAMILIES = ("logistic_regression", "elastic_net", "random_forest", "extra_trees",
-            "hist_gradient_boosting", "knn", "svm", "xgboost", "torch_mlp")
+FAMILIES = (
+    "logistic_regression",
+    "elastic_net",
+    "random_forest",
+    "extra_trees",
+    "hist_gradient_boosting",
+    "knn",
+    "svm",
+    "xgboost",
+    "torch_mlp",
+)
 # Every check name a Finding can carry: the words `eda.fail_on` accepts (plus severities).
-CHECKS = ("shape", "sampling", "missing_values", "constant", "quasi_constant", "duplicate_rows",
-          "duplicate_columns", "id_like", "repeated_entity", "high_cardinality", "mixed_types",
-          "infinite_values", "target_distribution", "missing_target", "irrelevant_features",
-          "leakage", "redundancy", "baseline_signal", "model_advice")
+CHECKS = (
+    "shape",
+    "sampling",
+    "missing_values",
+    "constant",
+    "quasi_constant",
+    "duplicate_rows",
+    "duplicate_columns",
+    "id_like",
+    "repeated_entity",
+    "high_cardinality",
+    "mixed_types",
+    "infinite_values",
+    "target_distribution",
+    "missing_target",
+    "irrelevant_features",
+    "leakage",
+    "redundancy",
+    "baseline_signal",
+    "model_advice",
+)
 _SEVERITY_ORDER = {"error": 0, "warn": 1, "info": 2}
 _ID_TOKENS = {"id", "ids", "uuid", "guid", "uid", "pk", "key", "identifier"}
-_ENTITY_WORDS = {"patient", "customer", "user", "account", "client", "subject", "member",
-                 "session", "device", "household", "player", "person", "visitor", "driver"}
+_ENTITY_WORDS = {
+    "patient",
+    "customer",
+    "user",
+    "account",
+    "client",
+    "subject",
+    "member",
+    "session",
+    "device",
+    "household",
+    "player",
+    "person",
+    "visitor",
+    "driver",
+}
 
 
 @dataclass
@@ -224,7 +264,7 @@ class EdaReport:
             "target": self.target,
             "relevance": {
                 "method": "binned mutual information (nats, Miller-Madow corrected) vs "
-                          "shuffled probe features; G-test with Bonferroni",
+                "shuffled probe features; G-test with Bonferroni",
                 "noise_floor": self.noise_floor(),
                 "probe_scores": self.probe_scores,
                 "features": [asdict(r) for r in self.relevance],
@@ -262,24 +302,35 @@ class EdaReport:
     def console_summary(self) -> str:
         """A few lines for the terminal: counts, errors, warnings, relevance, advice."""
         c = self._counts()
-        sample = (f"sampled {self.n_rows_used:,} rows" if self.sampled else "all rows")
-        lines = [f"EDA: {self.n_rows:,} rows x {self.n_columns} columns ({self.task}), "
-                 f"{self.seconds:.1f}s, {sample}: {_n(c['error'], 'error')}, "
-                 f"{_n(c['warn'], 'warning')}"]
+        sample = f"sampled {self.n_rows_used:,} rows" if self.sampled else "all rows"
+        lines = [
+            f"EDA: {self.n_rows:,} rows x {self.n_columns} columns ({self.task}), "
+            f"{self.seconds:.1f}s, {sample}: {_n(c['error'], 'error')}, "
+            f"{_n(c['warn'], 'warning')}"
+        ]
         for sev in ("error", "warn"):
-            items = [f"{f.check}({', '.join(f.columns[:4])}{', ...' if len(f.columns) > 4 else ''})"
-                     if f.columns else f.check for f in self.findings if f.severity == sev]
+            items = [
+                f"{f.check}({', '.join(f.columns[:4])}{', ...' if len(f.columns) > 4 else ''})"
+                if f.columns
+                else f.check
+                for f in self.findings
+                if f.severity == sev
+            ]
             if items:
                 lines.append(f"  {sev}: " + "; ".join(items))
         verdicts = [r.verdict for r in self.relevance]
         if verdicts:
-            lines.append(f"  relevance: {verdicts.count('useful')} useful, "
-                         f"{verdicts.count('weak')} weak, {verdicts.count('irrelevant')} "
-                         f"irrelevant (noise floor {self.noise_floor():.4f} nats)")
+            lines.append(
+                f"  relevance: {verdicts.count('useful')} useful, "
+                f"{verdicts.count('weak')} weak, {verdicts.count('irrelevant')} "
+                f"irrelevant (noise floor {self.noise_floor():.4f} nats)"
+            )
         if self.drop_reasons:
-            lines.append(f"  features.select=eda drops {len(self.drop_reasons)}: "
-                         + ", ".join(list(self.drop_reasons)[:8])
-                         + (", ..." if len(self.drop_reasons) > 8 else ""))
+            lines.append(
+                f"  features.select=eda drops {len(self.drop_reasons)}: "
+                + ", ".join(list(self.drop_reasons)[:8])
+                + (", ..." if len(self.drop_reasons) > 8 else "")
+            )
         if self.model_advice.ranking:
             top = " > ".join(a.family for a in self.model_advice.ranking[:3])
             lines.append(f"  model families: {top}")
@@ -290,8 +341,9 @@ class EdaReport:
         c = self._counts()
         t = self.target
         if self.task == "classification":
-            tdesc = (f"{t.get('n_classes', 0)} classes, minority share "
-                     f"{_pct(t.get('minority_share'))}")
+            tdesc = (
+                f"{t.get('n_classes', 0)} classes, minority share {_pct(t.get('minority_share'))}"
+            )
         else:
             tdesc = f"skew {_fmt(t.get('skew'))}"
         out = [
@@ -300,9 +352,12 @@ class EdaReport:
             f"**{self.task}** | {self.n_rows:,} rows x {self.n_columns} features | "
             f"{self.memory_bytes / 2**20:.1f} MiB | target: {tdesc} | {self.seconds:.1f} s",
             "",
-            (f"Expensive checks (relevance, leakage, redundancy, baselines) used a stratified "
-             f"sample of {self.n_rows_used:,} of {self.n_rows:,} rows."
-             if self.sampled else "All checks used every row."),
+            (
+                f"Expensive checks (relevance, leakage, redundancy, baselines) used a stratified "
+                f"sample of {self.n_rows_used:,} of {self.n_rows:,} rows."
+                if self.sampled
+                else "All checks used every row."
+            ),
             "",
             "## Verdict",
             "",
@@ -318,39 +373,66 @@ class EdaReport:
         else:
             out.append("- `features.select: eda` drops nothing.")
         if self.model_advice.ranking:
-            out.append("- **Model families:** " + "; ".join(
-                f"{a.rank}. `{a.family}` ({a.reasons[0] if a.reasons else 'default'})"
-                for a in self.model_advice.ranking[:3]))
-        out += ["", "## Findings", "", "| severity | check | columns | finding |",
-                "|---|---|---|---|"]
+            out.append(
+                "- **Model families:** "
+                + "; ".join(
+                    f"{a.rank}. `{a.family}` ({a.reasons[0] if a.reasons else 'default'})"
+                    for a in self.model_advice.ranking[:3]
+                )
+            )
+        out += [
+            "",
+            "## Findings",
+            "",
+            "| severity | check | columns | finding |",
+            "|---|---|---|---|",
+        ]
         for f in self.findings:
-            cols = ", ".join(f"`{x}`" for x in f.columns[:6]) + (" ..." if len(f.columns) > 6
-                                                                   else "")
+            cols = ", ".join(f"`{x}`" for x in f.columns[:6]) + (
+                " ..." if len(f.columns) > 6 else ""
+            )
             out.append(f"| {f.severity} | {f.check} | {cols} | {_md_cell(f.message)} |")
         if self.relevance:
-            out += ["", "## Feature relevance", "",
-                    f"Score: mutual information with the target (nats, bias-corrected). Noise "
-                    f"floor: the best of {len(self.probe_scores)} shuffled probe features = "
-                    f"{self.noise_floor():.4f}. Irrelevant = no better than noise.", "",
-                    "| rank | feature | score | share of target entropy | p-value | verdict |",
-                    "|---|---|---|---|---|---|"]
+            out += [
+                "",
+                "## Feature relevance",
+                "",
+                f"Score: mutual information with the target (nats, bias-corrected). Noise "
+                f"floor: the best of {len(self.probe_scores)} shuffled probe features = "
+                f"{self.noise_floor():.4f}. Irrelevant = no better than noise.",
+                "",
+                "| rank | feature | score | share of target entropy | p-value | verdict |",
+                "|---|---|---|---|---|---|",
+            ]
             shown = self.relevance[:20]
             for r in shown:
-                out.append(f"| {r.rank} | `{r.column}` | {r.score:.4f} | {_pct(r.share)} | "
-                           f"{r.p_value:.1e} | {r.verdict} |")
+                out.append(
+                    f"| {r.rank} | `{r.column}` | {r.score:.4f} | {_pct(r.share)} | "
+                    f"{r.p_value:.1e} | {r.verdict} |"
+                )
             rest = self.relevance[20:]
             if rest:
-                out.append(f"\n...and {len(rest)} more: "
-                           + ", ".join(f"{v} {sum(r.verdict == v for r in rest)}"
-                                       for v in ("useful", "weak", "irrelevant")))
+                out.append(
+                    f"\n...and {len(rest)} more: "
+                    + ", ".join(
+                        f"{v} {sum(r.verdict == v for r in rest)}"
+                        for v in ("useful", "weak", "irrelevant")
+                    )
+                )
         advice = self.model_advice
         if advice.baselines:
-            out += ["", f"## Baselines ({self.settings.baseline_folds}-fold CV, "
-                        f"{advice.problem.get('baseline_rows', 0):,} rows, {advice.metric})", "",
-                    "| baseline | model | score | seconds |", "|---|---|---|---|"]
+            out += [
+                "",
+                f"## Baselines ({self.settings.baseline_folds}-fold CV, "
+                f"{advice.problem.get('baseline_rows', 0):,} rows, {advice.metric})",
+                "",
+                "| baseline | model | score | seconds |",
+                "|---|---|---|---|",
+            ]
             for b in advice.baselines:
-                out.append(f"| {b.name} | {b.model} | {_fmt(b.mean)} +/- {_fmt(b.std)} | "
-                           f"{b.seconds:.2f} |")
+                out.append(
+                    f"| {b.name} | {b.model} | {_fmt(b.mean)} +/- {_fmt(b.std)} | {b.seconds:.2f} |"
+                )
         if advice.ranking:
             out += ["", "## Model families", ""]
             for a in advice.ranking:
@@ -363,9 +445,15 @@ class EdaReport:
 # ---------------------------------------------------------------------------------------------
 # Entry point
 # ---------------------------------------------------------------------------------------------
-def run_eda(X: pd.DataFrame, y: pd.Series, task: str, settings: EdaSettings | None = None,
-            seed: int = 0, column_types: Mapping[str, str] | None = None,
-            n_missing_target: int = 0) -> EdaReport:
+def run_eda(
+    X: pd.DataFrame,
+    y: pd.Series,
+    task: str,
+    settings: EdaSettings | None = None,
+    seed: int = 0,
+    column_types: Mapping[str, str] | None = None,
+    n_missing_target: int = 0,
+) -> EdaReport:
     """Run every check on features X and target y; returns the report (writes nothing)."""
     t_start = time.perf_counter()
     settings = settings or EdaSettings()
@@ -424,10 +512,16 @@ def run_eda(X: pd.DataFrame, y: pd.Series, task: str, settings: EdaSettings | No
     Xs = X.iloc[idx].reset_index(drop=True) if sampled else X
     ys = tgt.take(idx) if sampled else tgt
     if sampled:
-        findings.append(Finding("sampling", "info", [],
-                                f"Relevance, leakage, redundancy and baselines used a stratified "
-                                f"sample of {len(idx):,} of {n:,} rows (eda.sample_rows).",
-                                {"n_rows": n, "n_rows_used": int(len(idx))}))
+        findings.append(
+            Finding(
+                "sampling",
+                "info",
+                [],
+                f"Relevance, leakage, redundancy and baselines used a stratified "
+                f"sample of {len(idx):,} of {n:,} rows (eda.sample_rows).",
+                {"n_rows": n, "n_rows_used": int(len(idx))},
+            )
+        )
     _mixed_type_findings(Xs, kinds, profiles, findings)
     usable = [c for c in X.columns if kinds[c] != "text" and c not in constant]
     enc = {c: _SampleColumn.build(Xs[c], kinds[c]) for c in usable}
@@ -442,9 +536,20 @@ def run_eda(X: pd.DataFrame, y: pd.Series, task: str, settings: EdaSettings | No
     t0 = time.perf_counter()
     leakage = _leakage(enc, ys, settings, rng)
     for s in leakage:
-        findings.append(Finding("leakage", "error", [s.column], _leak_message(s, settings),
-                                {"metric": s.metric, "score": s.score,
-                                 "exact_relation": s.exact_relation, **s.evidence}))
+        findings.append(
+            Finding(
+                "leakage",
+                "error",
+                [s.column],
+                _leak_message(s, settings),
+                {
+                    "metric": s.metric,
+                    "score": s.score,
+                    "exact_relation": s.exact_relation,
+                    **s.evidence,
+                },
+            )
+        )
     timings["leakage"] = _lap(t0)
 
     # ---- redundancy ----
@@ -452,12 +557,17 @@ def run_eda(X: pd.DataFrame, y: pd.Series, task: str, settings: EdaSettings | No
     dup_pairs = {frozenset((g[0], other)) for g in duplicates for other in g[1:]}
     pairs, correlation = _redundancy(enc, relevance, settings, dup_pairs)
     if pairs:
-        findings.append(Finding(
-            "redundancy", "info", sorted({c for p in pairs for c in (p.column_a, p.column_b)}),
-            f"{len(pairs)} feature pair(s) are near-duplicates (|Spearman| or Cramer's V >= "
-            f"{settings.correlation_threshold}): keep one of each pair for linear models and "
-            f"for clearer importances.",
-            {"pairs": [[p.column_a, p.column_b, round(p.value, 4)] for p in pairs[:50]]}))
+        findings.append(
+            Finding(
+                "redundancy",
+                "info",
+                sorted({c for p in pairs for c in (p.column_a, p.column_b)}),
+                f"{len(pairs)} feature pair(s) are near-duplicates (|Spearman| or Cramer's V >= "
+                f"{settings.correlation_threshold}): keep one of each pair for linear models and "
+                f"for clearer importances.",
+                {"pairs": [[p.column_a, p.column_b, round(p.value, 4)] for p in pairs[:50]]},
+            )
+        )
     timings["redundancy"] = _lap(t0)
 
     # ---- baselines + model advice ----
@@ -468,8 +578,7 @@ def run_eda(X: pd.DataFrame, y: pd.Series, task: str, settings: EdaSettings | No
     if settings.run_baselines and base_cols and ys.ok_for_models():
         context = [r.column for r in relevance if r.verdict != "irrelevant"]
         run = _baselines(enc, base_cols, ys, settings, seed, rng, context)
-    problem = _problem_facts(n, X.shape[1], base_cols, kinds, profiles, run.baselines,
-                             run.metric)
+    problem = _problem_facts(n, X.shape[1], base_cols, kinds, profiles, run.baselines, run.metric)
     problem["baseline_rows"] = int(len(run.rows))
     ranking = _rank_families(task, problem)
     advice = ModelAdvice(run.metric, run.baselines, ranking, problem)
@@ -482,35 +591,68 @@ def run_eda(X: pd.DataFrame, y: pd.Series, task: str, settings: EdaSettings | No
         _conditional_relevance(relevance, enc, set(base_cols), run, settings, rng)
     irrelevant = [r.column for r in relevance if r.verdict == "irrelevant"]
     if irrelevant:
-        findings.append(Finding(
-            "irrelevant_features", "info", irrelevant,
-            f"{len(irrelevant)} feature(s) carry no more information about the target than "
-            f"shuffled noise (mutual information <= best of {settings.n_probes} probes, or not "
-            f"significant"
-            + (", alone or given the linear baseline" if run.residual is not None else "")
-            + "); `features.select: eda` drops them. A feature that matters only in a "
-            "non-additive interaction can still look irrelevant.",
-            {"noise_floor": max(probe_scores) if probe_scores else 0.0}))
+        findings.append(
+            Finding(
+                "irrelevant_features",
+                "info",
+                irrelevant,
+                f"{len(irrelevant)} feature(s) carry no more information about the target than "
+                f"shuffled noise (mutual information <= best of {settings.n_probes} probes, or not "
+                f"significant"
+                + (", alone or given the linear baseline" if run.residual is not None else "")
+                + "); `features.select: eda` drops them. A feature that matters only in a "
+                "non-additive interaction can still look irrelevant.",
+                {"noise_floor": max(probe_scores) if probe_scores else 0.0},
+            )
+        )
     timings["verdicts"] = _lap(t0)
 
     # ---- drop list ----
-    drop_reasons = _drop_reasons(list(X.columns), constant, id_like, entity_drop, leak_cols,
-                                 irrelevant, duplicates, relevance, leakage)
+    drop_reasons = _drop_reasons(
+        list(X.columns),
+        constant,
+        id_like,
+        entity_drop,
+        leak_cols,
+        irrelevant,
+        duplicates,
+        relevance,
+        leakage,
+    )
     for name, reasons in drop_reasons.items():
         profiles[name].flags = sorted(set(profiles[name].flags) | {"drop:" + "/".join(reasons)})
-    findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], CHECKS.index(f.check)
-                                 if f.check in CHECKS else 99))
+    findings.sort(
+        key=lambda f: (
+            _SEVERITY_ORDER[f.severity],
+            CHECKS.index(f.check) if f.check in CHECKS else 99,
+        )
+    )
     for f in findings:
         for col in f.columns:
             if col in profiles and f.check not in profiles[col].flags:
                 profiles[col].flags.append(f.check)
     return EdaReport(
-        task=task, n_rows=n, n_columns=X.shape[1], memory_bytes=memory_bytes, sampled=sampled,
-        n_rows_used=int(len(idx)), n_missing_target=int(n_missing_target), findings=findings,
-        columns=list(profiles.values()), relevance=relevance, probe_scores=probe_scores,
-        leakage=leakage, redundant_pairs=pairs, model_advice=advice, target=tgt.summary,
-        correlation=correlation, drop_reasons=drop_reasons, settings=settings,
-        seconds=round(time.perf_counter() - t_start, 3), timings=timings)
+        task=task,
+        n_rows=n,
+        n_columns=X.shape[1],
+        memory_bytes=memory_bytes,
+        sampled=sampled,
+        n_rows_used=int(len(idx)),
+        n_missing_target=int(n_missing_target),
+        findings=findings,
+        columns=list(profiles.values()),
+        relevance=relevance,
+        probe_scores=probe_scores,
+        leakage=leakage,
+        redundant_pairs=pairs,
+        model_advice=advice,
+        target=tgt.summary,
+        correlation=correlation,
+        drop_reasons=drop_reasons,
+        settings=settings,
+        seconds=round(time.perf_counter() - t_start, 3),
+        timings=timings,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -551,8 +693,11 @@ def _numeric_like(s: pd.Series, kind: str) -> bool:
     """Whether a column is handled as numbers (sorted, binned by quantiles)."""
     if kind in ("numeric", "boolean", "datetime"):
         return True
-    return kind == "id" and pd.api.types.is_numeric_dtype(s.dtype) \
+    return (
+        kind == "id"
+        and pd.api.types.is_numeric_dtype(s.dtype)
         and not pd.api.types.is_bool_dtype(s.dtype)
+    )
 
 
 def _to_float(s: pd.Series, kind: str) -> np.ndarray:
@@ -560,8 +705,7 @@ def _to_float(s: pd.Series, kind: str) -> np.ndarray:
     dt = s.dtype
     if kind == "datetime" or pd.api.types.is_datetime64_any_dtype(dt):
         d = s if pd.api.types.is_datetime64_any_dtype(dt) else pd.to_datetime(s, errors="coerce")
-        return ((d - d.min()) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64,
-                                                                  na_value=np.nan)
+        return ((d - d.min()) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64, na_value=np.nan)
     if pd.api.types.is_timedelta64_dtype(dt):
         return (s / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64, na_value=np.nan)
     if pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt):
@@ -588,8 +732,9 @@ class _ColumnFacts:
     value_range: float | None
 
 
-def _profile_column(s: pd.Series, name: str, kind: str
-                    ) -> tuple[ColumnProfile, _ColumnFacts, np.ndarray]:
+def _profile_column(
+    s: pd.Series, name: str, kind: str
+) -> tuple[ColumnProfile, _ColumnFacts, np.ndarray]:
     """One pass over a column: profile, duplicate digest and its row-hash contribution."""
     from pandas.util import hash_array
 
@@ -604,8 +749,16 @@ def _profile_column(s: pd.Series, name: str, kind: str
             n_inf = int(np.isinf(srt).sum())
         lengths = _run_lengths(srt)
         fin = srt[np.isfinite(srt)] if n_inf else srt
-        stats = dict(mean=float(fin.mean()), std=float(fin.std(ddof=1)) if len(fin) > 1 else 0.0,
-                     min=float(fin[0]), max=float(fin[-1])) if len(fin) else {}
+        stats = (
+            dict(
+                mean=float(fin.mean()),
+                std=float(fin.std(ddof=1)) if len(fin) > 1 else 0.0,
+                min=float(fin[0]),
+                max=float(fin[-1]),
+            )
+            if len(fin)
+            else {}
+        )
         integral = bool(len(fin) and len(lengths) >= 20 and np.all(np.mod(fin, 1.0) == 0))
         col_hash = hash_array(np.where(nan, np.nan, v + 0.0))
         digest = "n" + hashlib.blake2b(col_hash.tobytes(), digest_size=16).hexdigest()
@@ -628,11 +781,17 @@ def _profile_column(s: pd.Series, name: str, kind: str
     top = int(lengths.max()) if n_unique else 0
     repeated = int(lengths[lengths >= 2].sum()) if n_unique else 0
     prof = ColumnProfile(
-        name=name, dtype=str(s.dtype), kind=kind, n_missing=n_missing,
-        missing_share=_r(n_missing / n) if n else 0.0, n_unique=n_unique,
+        name=name,
+        dtype=str(s.dtype),
+        kind=kind,
+        n_missing=n_missing,
+        missing_share=_r(n_missing / n) if n else 0.0,
+        n_unique=n_unique,
         unique_share=_r(n_unique / n_valid) if n_valid else 0.0,
-        top_share=_r(top / n) if n else 0.0, n_infinite=n_inf,
-        **{k: _r(v) for k, v in stats.items()})
+        top_share=_r(top / n) if n else 0.0,
+        n_infinite=n_inf,
+        **{k: _r(v) for k, v in stats.items()},
+    )
     facts = _ColumnFacts(digest, n_unique, integral, monotonic, repeated, value_range)
     return prof, facts, col_hash
 
@@ -673,8 +832,10 @@ class _Target:
             n = max(len(codes), 1)
             summary = {
                 "n_classes": len(uniq),
-                "classes": [{"label": labels[i], "count": int(counts[i]),
-                             "share": _r(counts[i] / n)} for i in order],
+                "classes": [
+                    {"label": labels[i], "count": int(counts[i]), "share": _r(counts[i] / n)}
+                    for i in order
+                ],
                 "minority_share": _r(counts.min() / n) if len(counts) else None,
                 "minority_class": labels[order[-1]] if len(counts) else None,
                 "imbalance_ratio": _r(counts.max() / max(counts.min(), 1)) if len(counts) else None,
@@ -690,9 +851,14 @@ class _Target:
         return cls(task, None, values, [], strata, summary)
 
     def take(self, idx: np.ndarray) -> _Target:
-        return _Target(self.task, None if self.codes is None else self.codes[idx],
-                       None if self.values is None else self.values[idx], self.labels,
-                       None if self.strata is None else self.strata[idx], self.summary)
+        return _Target(
+            self.task,
+            None if self.codes is None else self.codes[idx],
+            None if self.values is None else self.values[idx],
+            self.labels,
+            None if self.strata is None else self.strata[idx],
+            self.summary,
+        )
 
     @property
     def n_classes(self) -> int:
@@ -727,36 +893,55 @@ def _regression_summary(v: np.ndarray) -> dict[str, Any]:
         lv = np.log1p(v)
         log_skew = float(skew(lv)) if np.std(lv) > 0 else 0.0
     counts, edges = np.histogram(v, bins=40)
-    return {"mean": _r(v.mean()), "std": _r(v.std(ddof=1)) if len(v) > 1 else 0.0,
-            "min": _r(v.min()), "q25": _r(q1), "median": _r(med), "q75": _r(q3),
-            "max": _r(v.max()), "skew": _r(sk), "log1p_skew": _r(log_skew),
-            "n_outliers": outliers, "outlier_share": _r(outliers / len(v)),
-            "n_unique": int(len(np.unique(v))) if len(v) <= 1_000_000 else None,
-            "histogram": {"counts": counts.tolist(), "edges": [_r(e) for e in edges]}}
+    return {
+        "mean": _r(v.mean()),
+        "std": _r(v.std(ddof=1)) if len(v) > 1 else 0.0,
+        "min": _r(v.min()),
+        "q25": _r(q1),
+        "median": _r(med),
+        "q75": _r(q3),
+        "max": _r(v.max()),
+        "skew": _r(sk),
+        "log1p_skew": _r(log_skew),
+        "n_outliers": outliers,
+        "outlier_share": _r(outliers / len(v)),
+        "n_unique": int(len(np.unique(v))) if len(v) <= 1_000_000 else None,
+        "histogram": {"counts": counts.tolist(), "edges": [_r(e) for e in edges]},
+    }
 
 
 # ---------------------------------------------------------------------------------------------
 # Cheap checks
 # ---------------------------------------------------------------------------------------------
-def _shape_findings(n: int, p: int, memory: int, profiles: dict[str, ColumnProfile]
-                    ) -> list[Finding]:
+def _shape_findings(
+    n: int, p: int, memory: int, profiles: dict[str, ColumnProfile]
+) -> list[Finding]:
     kinds: dict[str, int] = {}
     for prof in profiles.values():
         kinds[prof.kind] = kinds.get(prof.kind, 0) + 1
     ev = {"n_rows": n, "n_columns": p, "memory_bytes": memory, "kinds": kinds}
-    msg = (f"{n:,} rows x {p} columns, {memory / 2**20:.1f} MiB in memory; "
-           + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items())) + ".")
+    msg = (
+        f"{n:,} rows x {p} columns, {memory / 2**20:.1f} MiB in memory; "
+        + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))
+        + "."
+    )
     out = [Finding("shape", "info", [], msg, ev)]
     if n < 100 or n < p:
-        out.append(Finding("shape", "warn", [],
-                           f"Few rows for the number of features ({n:,} rows, {p} features): "
-                           f"cross-validated scores will be noisy; prefer strongly regularised "
-                           f"linear models and few hyperparameters.", ev))
+        out.append(
+            Finding(
+                "shape",
+                "warn",
+                [],
+                f"Few rows for the number of features ({n:,} rows, {p} features): "
+                f"cross-validated scores will be noisy; prefer strongly regularised "
+                f"linear models and few hyperparameters.",
+                ev,
+            )
+        )
     return out
 
 
-def _missing_findings(profiles: dict[str, ColumnProfile], settings: EdaSettings
-                      ) -> list[Finding]:
+def _missing_findings(profiles: dict[str, ColumnProfile], settings: EdaSettings) -> list[Finding]:
     some = {c: p.missing_share for c, p in profiles.items() if 0 < p.missing_share < 1}
     if not some:
         return []
@@ -764,36 +949,65 @@ def _missing_findings(profiles: dict[str, ColumnProfile], settings: EdaSettings
     light = [c for c in some if c not in heavy]
     out = []
     if heavy:
-        out.append(Finding("missing_values", "warn", heavy,
-                           f"{len(heavy)} column(s) are mostly missing (>= "
-                           f"{settings.high_missing_share:.0%}): their missing-indicator may "
-                           f"matter more than their values; impute with an indicator or drop.",
-                           {c: some[c] for c in heavy}))
+        out.append(
+            Finding(
+                "missing_values",
+                "warn",
+                heavy,
+                f"{len(heavy)} column(s) are mostly missing (>= "
+                f"{settings.high_missing_share:.0%}): their missing-indicator may "
+                f"matter more than their values; impute with an indicator or drop.",
+                {c: some[c] for c in heavy},
+            )
+        )
     if light:
-        out.append(Finding("missing_values", "info", light,
-                           f"{len(light)} column(s) have missing values (up to "
-                           f"{max(some[c] for c in light):.1%}): models without native NaN "
-                           f"support need imputation.", {c: some[c] for c in light}))
+        out.append(
+            Finding(
+                "missing_values",
+                "info",
+                light,
+                f"{len(light)} column(s) have missing values (up to "
+                f"{max(some[c] for c in light):.1%}): models without native NaN "
+                f"support need imputation.",
+                {c: some[c] for c in light},
+            )
+        )
     return out
 
 
-def _constant_findings(profiles: dict[str, ColumnProfile], settings: EdaSettings,
-                       findings: list[Finding]) -> tuple[list[str], list[str]]:
+def _constant_findings(
+    profiles: dict[str, ColumnProfile], settings: EdaSettings, findings: list[Finding]
+) -> tuple[list[str], list[str]]:
     constant = [c for c, p in profiles.items() if p.n_unique <= 1]
-    quasi = [c for c, p in profiles.items()
-             if p.n_unique > 1 and p.top_share >= settings.quasi_constant_share]
+    quasi = [
+        c
+        for c, p in profiles.items()
+        if p.n_unique > 1 and p.top_share >= settings.quasi_constant_share
+    ]
     if constant:
-        findings.append(Finding("constant", "warn", constant,
-                                f"{len(constant)} column(s) hold a single value (or none): no "
-                                f"information; dropped.",
-                                {c: profiles[c].n_unique for c in constant}))
+        findings.append(
+            Finding(
+                "constant",
+                "warn",
+                constant,
+                f"{len(constant)} column(s) hold a single value (or none): no "
+                f"information; dropped.",
+                {c: profiles[c].n_unique for c in constant},
+            )
+        )
     if quasi:
-        findings.append(Finding("quasi_constant", "warn", quasi,
-                                f"{len(quasi)} column(s) have one value in >= "
-                                f"{settings.quasi_constant_share:.0%} of rows: little information "
-                                f"and unstable across CV folds; keep only if the rare values "
-                                f"matter (see relevance).",
-                                {c: profiles[c].top_share for c in quasi}))
+        findings.append(
+            Finding(
+                "quasi_constant",
+                "warn",
+                quasi,
+                f"{len(quasi)} column(s) have one value in >= "
+                f"{settings.quasi_constant_share:.0%} of rows: little information "
+                f"and unstable across CV folds; keep only if the rare values "
+                f"matter (see relevance).",
+                {c: profiles[c].top_share for c in quasi},
+            )
+        )
     return constant, quasi
 
 
@@ -817,15 +1031,21 @@ def _duplicate_column_groups(X: pd.DataFrame, facts: dict[str, _ColumnFacts]) ->
 def _same_values(a: pd.Series, b: pd.Series) -> bool:
     try:
         if pd.api.types.is_numeric_dtype(a.dtype) and pd.api.types.is_numeric_dtype(b.dtype):
-            return bool(np.array_equal(a.to_numpy(np.float64, na_value=np.nan),
-                                       b.to_numpy(np.float64, na_value=np.nan), equal_nan=True))
+            return bool(
+                np.array_equal(
+                    a.to_numpy(np.float64, na_value=np.nan),
+                    b.to_numpy(np.float64, na_value=np.nan),
+                    equal_nan=True,
+                )
+            )
         return bool(a.astype(object).equals(b.astype(object)))
     except (TypeError, ValueError):
         return False
 
 
-def _duplicate_findings(row_hash: np.ndarray, tgt: _Target, groups: list[list[str]], n: int
-                        ) -> list[Finding]:
+def _duplicate_findings(
+    row_hash: np.ndarray, tgt: _Target, groups: list[list[str]], n: int
+) -> list[Finding]:
     out = []
     h = pd.Series(row_hash, copy=False)
     dup = h.duplicated().to_numpy()
@@ -838,20 +1058,41 @@ def _duplicate_findings(row_hash: np.ndarray, tgt: _Target, groups: list[list[st
         conflict_rows = int(sub["h"].isin(per.index[per > 1]).sum())
         share = n_dup / n
         sev: Severity = "warn" if share >= 0.01 or conflict_rows else "info"
-        msg = (f"{n_dup:,} duplicate rows ({share:.1%}): a row-wise CV split puts copies in "
-               f"train and test, inflating scores; deduplicate or split by group.")
+        msg = (
+            f"{n_dup:,} duplicate rows ({share:.1%}): a row-wise CV split puts copies in "
+            f"train and test, inflating scores; deduplicate or split by group."
+        )
         if conflict_rows:
-            msg += (f" {conflict_rows:,} rows share identical features but different targets "
-                    f"(label noise or missing features).")
-        out.append(Finding("duplicate_rows", sev, [], msg,
-                           {"n_duplicates": n_dup, "share": _r(share),
-                            "rows_with_conflicting_target": conflict_rows}))
+            msg += (
+                f" {conflict_rows:,} rows share identical features but different targets "
+                f"(label noise or missing features)."
+            )
+        out.append(
+            Finding(
+                "duplicate_rows",
+                sev,
+                [],
+                msg,
+                {
+                    "n_duplicates": n_dup,
+                    "share": _r(share),
+                    "rows_with_conflicting_target": conflict_rows,
+                },
+            )
+        )
     if groups:
         copies = [c for g in groups for c in g[1:]]
-        out.append(Finding("duplicate_columns", "warn", [c for g in groups for c in g],
-                           f"{len(copies)} column(s) are exact copies of another: "
-                           + "; ".join(f"{', '.join(g[1:])} = {g[0]}" for g in groups)
-                           + ". The copies are dropped.", {"groups": groups}))
+        out.append(
+            Finding(
+                "duplicate_columns",
+                "warn",
+                [c for g in groups for c in g],
+                f"{len(copies)} column(s) are exact copies of another: "
+                + "; ".join(f"{', '.join(g[1:])} = {g[0]}" for g in groups)
+                + ". The copies are dropped.",
+                {"groups": groups},
+            )
+        )
     return out
 
 
@@ -862,8 +1103,12 @@ def _name_tokens(name: str) -> list[str]:
 
 def _id_hint(name: str) -> bool:
     tokens = _name_tokens(name)
-    return bool(tokens) and (any(t in _ID_TOKENS for t in tokens) or tokens[-1] in _ENTITY_WORDS
-                             or name.endswith("ID") or name.endswith("Id"))
+    return bool(tokens) and (
+        any(t in _ID_TOKENS for t in tokens)
+        or tokens[-1] in _ENTITY_WORDS
+        or name.endswith("ID")
+        or name.endswith("Id")
+    )
 
 
 def _code_like(s: pd.Series) -> bool:
@@ -872,9 +1117,13 @@ def _code_like(s: pd.Series) -> bool:
     return bool(len(values)) and float(values.str.contains(r"\d", regex=True).mean()) >= 0.9
 
 
-def _id_findings(X: pd.DataFrame, profiles: dict[str, ColumnProfile],
-                 facts: dict[str, _ColumnFacts], kinds: dict[str, str],
-                 findings: list[Finding]) -> tuple[list[str], list[str], list[str]]:
+def _id_findings(
+    X: pd.DataFrame,
+    profiles: dict[str, ColumnProfile],
+    facts: dict[str, _ColumnFacts],
+    kinds: dict[str, str],
+    findings: list[Finding],
+) -> tuple[list[str], list[str], list[str]]:
     """Unique identifiers (dropped) and repeated-entity ids (warn: split by them)."""
     id_like: list[str] = []
     id_ev: dict[str, str] = {}
@@ -897,11 +1146,19 @@ def _id_findings(X: pd.DataFrame, profiles: dict[str, ColumnProfile],
             reason = "typed as id by the data loader"
         elif not numeric and p.unique_share >= 0.9 and p.n_unique >= 20:
             reason = f"{p.unique_share:.1%} of values are distinct"
-        elif numeric and p.unique_share >= 0.99 and p.n_unique >= 20 and (
-                f.monotonic or dense or hint):
-            reason = "unique integers, " + ("increasing" if f.monotonic else
-                                            "dense integer range" if dense else
-                                            "name looks like an id")
+        elif (
+            numeric
+            and p.unique_share >= 0.99
+            and p.n_unique >= 20
+            and (f.monotonic or dense or hint)
+        ):
+            reason = "unique integers, " + (
+                "increasing"
+                if f.monotonic
+                else "dense integer range"
+                if dense
+                else "name looks like an id"
+            )
         if reason:
             id_like.append(c)
             id_ev[c] = reason
@@ -909,65 +1166,112 @@ def _id_findings(X: pd.DataFrame, profiles: dict[str, ColumnProfile],
         # repeated-entity ids: many distinct values, most rows share theirs with others
         repeated_share = f.repeated_rows / n_valid if n_valid else 0.0
         mean_rows = n_valid / p.n_unique
-        structural = (p.n_unique >= 20 and mean_rows >= 2 and repeated_share >= 0.9
-                      and p.unique_share <= 0.5)
-        looks = hint or k == "id" or (not numeric and p.n_unique >= max(100, 0.05 * n_valid)
-                                      and _code_like(X[c]))
+        structural = (
+            p.n_unique >= 20 and mean_rows >= 2 and repeated_share >= 0.9 and p.unique_share <= 0.5
+        )
+        looks = (
+            hint
+            or k == "id"
+            or (not numeric and p.n_unique >= max(100, 0.05 * n_valid) and _code_like(X[c]))
+        )
         if structural and looks:
             entity.append(c)
-            entity_ev[c] = {"n_entities": p.n_unique, "mean_rows_per_entity": _r(mean_rows),
-                            "repeated_row_share": _r(repeated_share), "name_hint": hint}
+            entity_ev[c] = {
+                "n_entities": p.n_unique,
+                "mean_rows_per_entity": _r(mean_rows),
+                "repeated_row_share": _r(repeated_share),
+                "name_hint": hint,
+            }
             if hint or k == "id":
                 entity_drop.append(c)
     if id_like:
-        findings.append(Finding("id_like", "warn", id_like,
-                                f"{len(id_like)} column(s) look like row identifiers (a distinct "
-                                f"value per row): no generalisable signal, and any apparent one is "
-                                f"an artefact of row order; dropped.", id_ev))
+        findings.append(
+            Finding(
+                "id_like",
+                "warn",
+                id_like,
+                f"{len(id_like)} column(s) look like row identifiers (a distinct "
+                f"value per row): no generalisable signal, and any apparent one is "
+                f"an artefact of row order; dropped.",
+                id_ev,
+            )
+        )
     for c in entity:
         ev = entity_ev[c]
-        findings.append(Finding(
-            "repeated_entity", "warn", [c],
-            f"`{c}` looks like an entity id ({ev['n_entities']:,} values, ~"
-            f"{ev['mean_rows_per_entity']:.1f} rows each): a row-wise split puts the same entity "
-            f"in train and test and overstates the score; set dataset.split_by={c}.",
-            {**ev, "suggestion": f"dataset.split_by={c}"}))
+        findings.append(
+            Finding(
+                "repeated_entity",
+                "warn",
+                [c],
+                f"`{c}` looks like an entity id ({ev['n_entities']:,} values, ~"
+                f"{ev['mean_rows_per_entity']:.1f} rows each): a row-wise split puts the same "
+                f"entity in train and test and overstates the score; set dataset.split_by={c}.",
+                {**ev, "suggestion": f"dataset.split_by={c}"},
+            )
+        )
     return id_like, entity, entity_drop
 
 
-def _high_card_findings(profiles: dict[str, ColumnProfile], kinds: dict[str, str],
-                        id_like: list[str], settings: EdaSettings,
-                        findings: list[Finding]) -> None:
-    cols = [c for c, p in profiles.items() if kinds[c] in ("categorical", "id")
-            and c not in id_like and p.n_unique >= settings.high_cardinality]
+def _high_card_findings(
+    profiles: dict[str, ColumnProfile],
+    kinds: dict[str, str],
+    id_like: list[str],
+    settings: EdaSettings,
+    findings: list[Finding],
+) -> None:
+    cols = [
+        c
+        for c, p in profiles.items()
+        if kinds[c] in ("categorical", "id")
+        and c not in id_like
+        and p.n_unique >= settings.high_cardinality
+    ]
     if cols:
-        findings.append(Finding(
-            "high_cardinality", "warn", cols,
-            f"{len(cols)} categorical column(s) have >= {settings.high_cardinality} distinct "
-            f"values: one-hot encoding explodes the width and rare levels overfit; prefer "
-            f"target/ordinal encoding, grouping rare levels, or native categorical support "
-            f"(hist_gradient_boosting, xgboost).", {c: profiles[c].n_unique for c in cols}))
+        findings.append(
+            Finding(
+                "high_cardinality",
+                "warn",
+                cols,
+                f"{len(cols)} categorical column(s) have >= {settings.high_cardinality} distinct "
+                f"values: one-hot encoding explodes the width and rare levels overfit; prefer "
+                f"target/ordinal encoding, grouping rare levels, or native categorical support "
+                f"(hist_gradient_boosting, xgboost).",
+                {c: profiles[c].n_unique for c in cols},
+            )
+        )
 
 
 def _infinite_findings(profiles: dict[str, ColumnProfile], findings: list[Finding]) -> None:
     cols = [c for c, p in profiles.items() if p.n_infinite]
     if cols:
-        findings.append(Finding(
-            "infinite_values", "error", cols,
-            f"{len(cols)} column(s) contain +/-inf (usually a division by zero upstream): most "
-            f"estimators refuse them; fix at the source or clip.",
-            {c: profiles[c].n_infinite for c in cols}))
+        findings.append(
+            Finding(
+                "infinite_values",
+                "error",
+                cols,
+                f"{len(cols)} column(s) contain +/-inf (usually a division by zero upstream): most "
+                f"estimators refuse them; fix at the source or clip.",
+                {c: profiles[c].n_infinite for c in cols},
+            )
+        )
 
 
-def _mixed_type_findings(Xs: pd.DataFrame, kinds: dict[str, str],
-                         profiles: dict[str, ColumnProfile], findings: list[Finding]) -> None:
+def _mixed_type_findings(
+    Xs: pd.DataFrame,
+    kinds: dict[str, str],
+    profiles: dict[str, ColumnProfile],
+    findings: list[Finding],
+) -> None:
     """Object columns mixing Python types, or numbers stored as text (checked on the sample)."""
     mixed: dict[str, Any] = {}
     for c in Xs.columns:
         s = Xs[c]
-        if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype) \
-                or pd.api.types.is_datetime64_any_dtype(s.dtype) \
-                or isinstance(s.dtype, pd.CategoricalDtype):
+        if (
+            pd.api.types.is_numeric_dtype(s.dtype)
+            or pd.api.types.is_bool_dtype(s.dtype)
+            or pd.api.types.is_datetime64_any_dtype(s.dtype)
+            or isinstance(s.dtype, pd.CategoricalDtype)
+        ):
             continue
         inferred = pd.api.types.infer_dtype(s, skipna=True)
         if inferred in ("mixed", "mixed-integer"):
@@ -981,82 +1285,170 @@ def _mixed_type_findings(Xs: pd.DataFrame, kinds: dict[str, str],
                 if 0.9 <= parsed < 1.0 or (parsed == 1.0 and profiles[c].n_unique > 20):
                     mixed[c] = {"inferred": "numbers_as_text", "numeric_share": _r(parsed)}
     if mixed:
-        findings.append(Finding(
-            "mixed_types", "warn", list(mixed),
-            f"{len(mixed)} column(s) mix value types or hold numbers as text: encoders will "
-            f"treat each distinct string as a category; parse them (pd.to_numeric) or clean "
-            f"the odd values.", mixed))
+        findings.append(
+            Finding(
+                "mixed_types",
+                "warn",
+                list(mixed),
+                f"{len(mixed)} column(s) mix value types or hold numbers as text: encoders will "
+                f"treat each distinct string as a category; parse them (pd.to_numeric) or clean "
+                f"the odd values.",
+                mixed,
+            )
+        )
 
 
-def _target_findings(tgt: _Target, settings: EdaSettings, n_missing_target: int, n: int
-                     ) -> list[Finding]:
+def _target_findings(
+    tgt: _Target, settings: EdaSettings, n_missing_target: int, n: int
+) -> list[Finding]:
     out = []
     s = tgt.summary
     if n_missing_target:
         share = n_missing_target / (n + n_missing_target)
-        out.append(Finding("missing_target", "warn" if share >= 0.01 else "info", [],
-                           f"{n_missing_target:,} rows ({share:.1%}) had no target and were "
-                           f"dropped: check whether they are unlabelled data or a broken join.",
-                           {"n_missing_target": n_missing_target, "share": _r(share)}))
+        out.append(
+            Finding(
+                "missing_target",
+                "warn" if share >= 0.01 else "info",
+                [],
+                f"{n_missing_target:,} rows ({share:.1%}) had no target and were "
+                f"dropped: check whether they are unlabelled data or a broken join.",
+                {"n_missing_target": n_missing_target, "share": _r(share)},
+            )
+        )
     if tgt.task == "classification":
         assert tgt.codes is not None
         counts = np.bincount(tgt.codes, minlength=tgt.n_classes)
         ev = {"classes": s["classes"][:20], "minority_share": s["minority_share"]}
         if tgt.n_classes < 2:
-            out.append(Finding("target_distribution", "error", [],
-                               "The target has a single class: nothing to learn.", ev))
+            out.append(
+                Finding(
+                    "target_distribution",
+                    "error",
+                    [],
+                    "The target has a single class: nothing to learn.",
+                    ev,
+                )
+            )
             return out
         if counts.min() < 2 * settings.baseline_folds:
-            out.append(Finding("target_distribution", "error", [],
-                               f"Class '{s['minority_class']}' has only {counts.min()} rows: "
-                               f"too few for stratified cross-validation; merge or drop it.", ev))
+            out.append(
+                Finding(
+                    "target_distribution",
+                    "error",
+                    [],
+                    f"Class '{s['minority_class']}' has only {counts.min()} rows: "
+                    f"too few for stratified cross-validation; merge or drop it.",
+                    ev,
+                )
+            )
         elif s["minority_share"] < settings.imbalance_share * 2 / tgt.n_classes:
-            out.append(Finding("target_distribution", "warn", [],
-                               f"Imbalanced target: minority class '{s['minority_class']}' is "
-                               f"{s['minority_share']:.1%} of rows (ratio "
-                               f"{s['imbalance_ratio']:.0f}:1): use stratified CV, a metric "
-                               f"that ignores the base rate (average precision, balanced "
-                               f"accuracy, AUC) and class weights rather than accuracy.", ev))
+            out.append(
+                Finding(
+                    "target_distribution",
+                    "warn",
+                    [],
+                    f"Imbalanced target: minority class '{s['minority_class']}' is "
+                    f"{s['minority_share']:.1%} of rows (ratio "
+                    f"{s['imbalance_ratio']:.0f}:1): use stratified CV, a metric "
+                    f"that ignores the base rate (average precision, balanced "
+                    f"accuracy, AUC) and class weights rather than accuracy.",
+                    ev,
+                )
+            )
         else:
-            out.append(Finding("target_distribution", "info", [],
-                               f"{tgt.n_classes} classes, minority share "
-                               f"{s['minority_share']:.1%}: balanced enough.", ev))
+            out.append(
+                Finding(
+                    "target_distribution",
+                    "info",
+                    [],
+                    f"{tgt.n_classes} classes, minority share "
+                    f"{s['minority_share']:.1%}: balanced enough.",
+                    ev,
+                )
+            )
         if tgt.n_classes > 50:
-            out.append(Finding("target_distribution", "warn", [],
-                               f"{tgt.n_classes} classes: if the labels are ordered numbers, "
-                               f"this may be a regression problem (dataset.task=regression).",
-                               {"n_classes": tgt.n_classes}))
+            out.append(
+                Finding(
+                    "target_distribution",
+                    "warn",
+                    [],
+                    f"{tgt.n_classes} classes: if the labels are ordered numbers, "
+                    f"this may be a regression problem (dataset.task=regression).",
+                    {"n_classes": tgt.n_classes},
+                )
+            )
         return out
-    ev = {k: s.get(k) for k in ("mean", "std", "min", "median", "max", "skew", "log1p_skew",
-                                "n_outliers", "outlier_share")}
+    ev = {
+        k: s.get(k)
+        for k in (
+            "mean",
+            "std",
+            "min",
+            "median",
+            "max",
+            "skew",
+            "log1p_skew",
+            "n_outliers",
+            "outlier_share",
+        )
+    }
     sk, lsk = s.get("skew") or 0.0, s.get("log1p_skew")
     if abs(sk) >= 1.0 and lsk is not None and abs(lsk) < 0.5 * abs(sk):
-        out.append(Finding("target_distribution", "warn", [],
-                           f"Skewed target (skew {sk:.2f}; log1p(y) has skew {lsk:.2f}): "
-                           f"squared-error models chase the tail; try a log target "
-                           f"(log1p) or a robust loss.", {**ev, "suggestion": "log1p target"}))
+        out.append(
+            Finding(
+                "target_distribution",
+                "warn",
+                [],
+                f"Skewed target (skew {sk:.2f}; log1p(y) has skew {lsk:.2f}): "
+                f"squared-error models chase the tail; try a log target "
+                f"(log1p) or a robust loss.",
+                {**ev, "suggestion": "log1p target"},
+            )
+        )
     elif abs(sk) >= 1.0 or (s.get("outlier_share") or 0) >= 0.01:
-        out.append(Finding("target_distribution", "warn", [],
-                           f"Target has skew {sk:.2f} and {s.get('n_outliers', 0):,} far "
-                           f"outliers (beyond 3 IQR): consider a robust loss (huber / absolute "
-                           f"error) or a rank-based metric.", ev))
+        out.append(
+            Finding(
+                "target_distribution",
+                "warn",
+                [],
+                f"Target has skew {sk:.2f} and {s.get('n_outliers', 0):,} far "
+                f"outliers (beyond 3 IQR): consider a robust loss (huber / absolute "
+                f"error) or a rank-based metric.",
+                ev,
+            )
+        )
     else:
-        out.append(Finding("target_distribution", "info", [],
-                           f"Target roughly symmetric (skew {sk:.2f}), "
-                           f"{s.get('n_outliers', 0):,} far outliers.", ev))
+        out.append(
+            Finding(
+                "target_distribution",
+                "info",
+                [],
+                f"Target roughly symmetric (skew {sk:.2f}), "
+                f"{s.get('n_outliers', 0):,} far outliers.",
+                ev,
+            )
+        )
     nu = s.get("n_unique")
     if nu is not None and nu <= 10:
-        out.append(Finding("target_distribution", "warn", [],
-                           f"The regression target has only {nu} distinct values: if they are "
-                           f"labels, use dataset.task=classification.", {"n_unique": nu}))
+        out.append(
+            Finding(
+                "target_distribution",
+                "warn",
+                [],
+                f"The regression target has only {nu} distinct values: if they are "
+                f"labels, use dataset.task=classification.",
+                {"n_unique": nu},
+            )
+        )
     return out
 
 
 # ---------------------------------------------------------------------------------------------
 # Sampling and per-column encodings of the sample
 # ---------------------------------------------------------------------------------------------
-def _stratified_sample(strata: np.ndarray | None, n: int, size: int,
-                       rng: np.random.Generator) -> np.ndarray:
+def _stratified_sample(
+    strata: np.ndarray | None, n: int, size: int, rng: np.random.Generator
+) -> np.ndarray:
     """Sorted row indices: proportional per stratum, at least a few rows of rare ones."""
     if size >= n:
         return np.arange(n)
@@ -1070,7 +1462,7 @@ def _stratified_sample(strata: np.ndarray | None, n: int, size: int,
         if cnt == 0:
             continue
         take = min(cnt, max(round(size * cnt / n), 20))
-        members = order[st:st + cnt]
+        members = order[st : st + cnt]
         assert strata[members[0]] == k
         parts.append(rng.choice(members, size=take, replace=False))
     return np.sort(np.concatenate(parts))
@@ -1108,8 +1500,9 @@ class _SampleColumn:
         return _bin_codes(self.codes, max_levels, min_count)
 
 
-def _bin_numeric(v: np.ndarray, n_bins: int, uniq: np.ndarray | None = None
-                 ) -> tuple[np.ndarray, int]:
+def _bin_numeric(
+    v: np.ndarray, n_bins: int, uniq: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
     """Quantile bins (or the values themselves when few); NaN gets its own bin."""
     nan = np.isnan(v)
     if uniq is None:
@@ -1140,7 +1533,7 @@ def _bin_codes(codes: np.ndarray, max_levels: int, min_count: int) -> tuple[np.n
     """Frequent categories keep their own bin; rare ones share 'other'; missing its own."""
     valid = codes >= 0
     counts = np.bincount(codes[valid]) if valid.any() else np.zeros(1, dtype=np.int64)
-    order = np.argsort(-counts, kind="stable")[:max(max_levels - 2, 1)]
+    order = np.argsort(-counts, kind="stable")[: max(max_levels - 2, 1)]
     keep = order[counts[order] >= min_count]
     mapping = np.full(len(counts), len(keep), dtype=np.int64)
     mapping[keep] = np.arange(len(keep))
@@ -1151,8 +1544,7 @@ def _bin_codes(codes: np.ndarray, max_levels: int, min_count: int) -> tuple[np.n
 # ---------------------------------------------------------------------------------------------
 # Relevance: mutual information against shuffled probes
 # ---------------------------------------------------------------------------------------------
-def _mutual_information(xc: np.ndarray, kx: int, yc: np.ndarray, ky: int
-                        ) -> tuple[float, int, int]:
+def _mutual_information(xc: np.ndarray, kx: int, yc: np.ndarray, ky: int) -> tuple[float, int, int]:
     """Plug-in MI (nats) of two code arrays, with the numbers of non-empty bins."""
     joint = np.bincount(xc * ky + yc, minlength=kx * ky).reshape(kx, ky).astype(np.float64)
     n = joint.sum()
@@ -1169,8 +1561,9 @@ def _entropy(codes: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum())
 
 
-def _relevance(enc: dict[str, _SampleColumn], tgt: _Target, settings: EdaSettings,
-               rng: np.random.Generator) -> tuple[list[FeatureRelevance], list[float]]:
+def _relevance(
+    enc: dict[str, _SampleColumn], tgt: _Target, settings: EdaSettings, rng: np.random.Generator
+) -> tuple[list[FeatureRelevance], list[float]]:
     """Bias-corrected binned MI per feature; 'irrelevant' = not better than shuffled probes."""
     from scipy.stats import chi2
 
@@ -1203,8 +1596,11 @@ def _relevance(enc: dict[str, _SampleColumn], tgt: _Target, settings: EdaSetting
     for rank, c in enumerate(ranked, start=1):
         sc, p = results[c]
         share = sc / h_y if h_y > 0 else 0.0
-        verdict: Verdict = "irrelevant" if p >= alpha or sc <= floor else (
-            "useful" if share >= settings.useful_share else "weak")
+        verdict: Verdict = (
+            "irrelevant"
+            if p >= alpha or sc <= floor
+            else ("useful" if share >= settings.useful_share else "weak")
+        )
         out.append(FeatureRelevance(c, rank, _r(sc), _r(share), float(f"{p:.3g}"), verdict))
     return out, [_r(p) for p in probes]
 
@@ -1212,8 +1608,9 @@ def _relevance(enc: dict[str, _SampleColumn], tgt: _Target, settings: EdaSetting
 # ---------------------------------------------------------------------------------------------
 # Leakage: cheap single-feature models and exact relations
 # ---------------------------------------------------------------------------------------------
-def _leakage(enc: dict[str, _SampleColumn], tgt: _Target, settings: EdaSettings,
-             rng: np.random.Generator) -> list[LeakageSuspect]:
+def _leakage(
+    enc: dict[str, _SampleColumn], tgt: _Target, settings: EdaSettings, rng: np.random.Generator
+) -> list[LeakageSuspect]:
     """Flag features whose out-of-fold binned target model (or an exact rule) hits the target."""
     n = len(tgt.codes) if tgt.codes is not None else len(tgt.values)  # type: ignore[arg-type]
     if n < 20 or (tgt.task == "classification" and tgt.n_classes < 2):
@@ -1262,8 +1659,9 @@ def _leakage(enc: dict[str, _SampleColumn], tgt: _Target, settings: EdaSettings,
     return out
 
 
-def _oof_binned(xc: np.ndarray, kx: int, folds: np.ndarray, n_folds: int, y: np.ndarray,
-                tgt: _Target) -> np.ndarray:
+def _oof_binned(
+    xc: np.ndarray, kx: int, folds: np.ndarray, n_folds: int, y: np.ndarray, tgt: _Target
+) -> np.ndarray:
     """Out-of-fold per-bin target rate (or mean): a single-feature model with no fitting."""
     if tgt.task == "classification":
         k = tgt.n_classes
@@ -1302,8 +1700,9 @@ def _balanced_accuracy(y: np.ndarray, pred: np.ndarray, k: int) -> float:
     return float((hits[present] / counts[present]).mean())
 
 
-def _threshold_relation(col: _SampleColumn, y: np.ndarray, settings: EdaSettings,
-                        evidence: dict[str, Any]) -> str | None:
+def _threshold_relation(
+    col: _SampleColumn, y: np.ndarray, settings: EdaSettings, evidence: dict[str, Any]
+) -> str | None:
     """Binary target reproduced by one threshold on the feature (on its non-missing rows)."""
     assert col.values is not None
     m = ~np.isnan(col.values)
@@ -1333,8 +1732,9 @@ def _threshold_relation(col: _SampleColumn, y: np.ndarray, settings: EdaSettings
     return f"target == ({col.name} {op} {thr:.6g}) on {m.mean():.0%} of rows (non-missing)"
 
 
-def _missing_relation(col: _SampleColumn, y: np.ndarray, tgt: _Target, settings: EdaSettings,
-                      evidence: dict[str, Any]) -> str | None:
+def _missing_relation(
+    col: _SampleColumn, y: np.ndarray, tgt: _Target, settings: EdaSettings, evidence: dict[str, Any]
+) -> str | None:
     """A class that occurs exactly when the feature is missing (a data-collection leak)."""
     miss = col.missing()
     n_miss = int(miss.sum())
@@ -1365,12 +1765,15 @@ def _monotone_relation(col: _SampleColumn, y: np.ndarray, evidence: dict[str, An
     evidence["spearman"] = rho
     if rho is None or abs(rho) < 0.999:
         return None
-    return (f"target is an {'increasing' if rho > 0 else 'decreasing'} function of {col.name} "
-            f"(Spearman {rho:.4f})")
+    return (
+        f"target is an {'increasing' if rho > 0 else 'decreasing'} function of {col.name} "
+        f"(Spearman {rho:.4f})"
+    )
 
 
-def _function_relation(col: _SampleColumn, y: np.ndarray, settings: EdaSettings,
-                       evidence: dict[str, Any]) -> str | None:
+def _function_relation(
+    col: _SampleColumn, y: np.ndarray, settings: EdaSettings, evidence: dict[str, Any]
+) -> str | None:
     """Regression target (almost) any function of the feature, monotone or not.
 
     Sorted by the feature, consecutive targets of a function differ only by the function's
@@ -1389,12 +1792,15 @@ def _function_relation(col: _SampleColumn, y: np.ndarray, settings: EdaSettings,
     evidence["neighbour_r2"] = _r(r2)
     if r2 < settings.leakage_threshold:
         return None
-    return (f"target is (almost) a function of {col.name}: sorted by it, neighbouring targets "
-            f"agree (neighbour R2 {r2:.4f})")
+    return (
+        f"target is (almost) a function of {col.name}: sorted by it, neighbouring targets "
+        f"agree (neighbour R2 {r2:.4f})"
+    )
 
 
-def _purity_relation(col: _SampleColumn, y: np.ndarray, tgt: _Target, settings: EdaSettings,
-                     evidence: dict[str, Any]) -> str | None:
+def _purity_relation(
+    col: _SampleColumn, y: np.ndarray, tgt: _Target, settings: EdaSettings, evidence: dict[str, Any]
+) -> str | None:
     """Each value of a discrete feature maps to a single class (a lookup table)."""
     if col.values is not None:
         if col.uniq is None or len(col.uniq) > 1000:
@@ -1428,33 +1834,45 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
     return _r(float((a * b).sum()) / den) if den > 0 else None
 
 
-_METRIC_NAMES = {"cv_auc": "CV AUC", "cv_r2": "CV R2", "cv_balanced_accuracy":
-                 "CV balanced accuracy"}
+_METRIC_NAMES = {
+    "cv_auc": "CV AUC",
+    "cv_r2": "CV R2",
+    "cv_balanced_accuracy": "CV balanced accuracy",
+}
 
 
 def _leak_message(s: LeakageSuspect, settings: EdaSettings) -> str:
-    why = [f"single-feature {_METRIC_NAMES.get(s.metric, s.metric)} {s.score:.3f}"
-           + (f" >= {settings.leakage_threshold}" if s.score >= settings.leakage_threshold
-              else "")]
+    why = [
+        f"single-feature {_METRIC_NAMES.get(s.metric, s.metric)} {s.score:.3f}"
+        + (f" >= {settings.leakage_threshold}" if s.score >= settings.leakage_threshold else "")
+    ]
     if s.exact_relation:
         why.append(f"exact relation: {s.exact_relation}")
-    return (f"Suspected leakage: `{s.column}` alone predicts the target almost perfectly ("
-            + "; ".join(why) + "). It is probably derived from, or recorded after, the target; "
-            "drop it unless it is truly known at prediction time.")
+    return (
+        f"Suspected leakage: `{s.column}` alone predicts the target almost perfectly ("
+        + "; ".join(why)
+        + "). It is probably derived from, or recorded after, the target; "
+        "drop it unless it is truly known at prediction time."
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Redundancy
 # ---------------------------------------------------------------------------------------------
-def _redundancy(enc: dict[str, _SampleColumn], relevance: list[FeatureRelevance],
-                settings: EdaSettings, dup_pairs: set[frozenset[str]]
-                ) -> tuple[list[RedundantPair], dict[str, Any]]:
+def _redundancy(
+    enc: dict[str, _SampleColumn],
+    relevance: list[FeatureRelevance],
+    settings: EdaSettings,
+    dup_pairs: set[frozenset[str]],
+) -> tuple[list[RedundantPair], dict[str, Any]]:
     """Spearman between numeric features, bias-corrected Cramer's V between categoricals."""
     from scipy.stats import rankdata
 
     order = {r.column: r.rank for r in relevance}
-    num = sorted((c for c, col in enc.items() if col.numeric and len(col.uniq) > 1),
-                 key=lambda c: order.get(c, 10**9))[:500]
+    num = sorted(
+        (c for c, col in enc.items() if col.numeric and len(col.uniq) > 1),
+        key=lambda c: order.get(c, 10**9),
+    )[:500]
     pairs: list[RedundantPair] = []
     correlation: dict[str, Any] = {"method": "spearman", "columns": [], "matrix": []}
     thr = settings.correlation_threshold
@@ -1479,7 +1897,7 @@ def _redundancy(enc: dict[str, _SampleColumn], relevance: list[FeatureRelevance]
     cats = [c for c, col in enc.items() if not col.numeric][:60]
     binned = {c: enc[c].binned(0, 64, 5) for c in cats}
     for a_i, a in enumerate(cats):
-        for b in cats[a_i + 1:]:
+        for b in cats[a_i + 1 :]:
             if frozenset((a, b)) in dup_pairs:
                 continue
             v = _cramers_v(*binned[a], *binned[b])
@@ -1509,13 +1927,23 @@ def _cramers_v(xa: np.ndarray, ka: int, xb: np.ndarray, kb: int) -> float:
 # Baselines and model-family advice
 # ---------------------------------------------------------------------------------------------
 # A small boosted model: enough to expose non-linearity, ~1 s per fold on 10k rows.
-_TREE_BASELINE: dict[str, Any] = {"max_iter": 60, "learning_rate": 0.15, "max_leaf_nodes": 15,
-                                  "early_stopping": False}
+_TREE_BASELINE: dict[str, Any] = {
+    "max_iter": 60,
+    "learning_rate": 0.15,
+    "max_leaf_nodes": 15,
+    "early_stopping": False,
+}
 
 
-def _baselines(enc: dict[str, _SampleColumn], cols: list[str], tgt: _Target,
-               settings: EdaSettings, seed: int, rng: np.random.Generator,
-               context: Sequence[str] = ()) -> _BaselineRun:
+def _baselines(
+    enc: dict[str, _SampleColumn],
+    cols: list[str],
+    tgt: _Target,
+    settings: EdaSettings,
+    seed: int,
+    rng: np.random.Generator,
+    context: Sequence[str] = (),
+) -> _BaselineRun:
     """Dummy, linear and tree CV baselines on (a sample of) the sample: a few seconds.
 
     Also returns the out-of-fold residual of a linear model on the `context` features only
@@ -1550,19 +1978,33 @@ def _baselines(enc: dict[str, _SampleColumn], cols: list[str], tgt: _Target,
         metric = "roc_auc" if binary else "balanced_accuracy"
         folds = max(2, min(settings.baseline_folds, int(np.bincount(y).min())))
         cv: Any = StratifiedKFold(folds, shuffle=True, random_state=seed)
-        models = [("dummy", "DummyClassifier(prior)", DummyClassifier(strategy="prior")),
-                  ("linear", "LogisticRegression", _linear_model(is_cat, tgt.task)),
-                  ("tree", "HistGradientBoostingClassifier", HistGradientBoostingClassifier(
-                      **_TREE_BASELINE, categorical_features=is_cat, random_state=seed))]
+        models = [
+            ("dummy", "DummyClassifier(prior)", DummyClassifier(strategy="prior")),
+            ("linear", "LogisticRegression", _linear_model(is_cat, tgt.task)),
+            (
+                "tree",
+                "HistGradientBoostingClassifier",
+                HistGradientBoostingClassifier(
+                    **_TREE_BASELINE, categorical_features=is_cat, random_state=seed
+                ),
+            ),
+        ]
     else:
         y = sub.values
         assert y is not None
         metric = "r2"
         cv = KFold(settings.baseline_folds, shuffle=True, random_state=seed)
-        models = [("dummy", "DummyRegressor(mean)", DummyRegressor()),
-                  ("linear", "Ridge", _linear_model(is_cat, tgt.task)),
-                  ("tree", "HistGradientBoostingRegressor", HistGradientBoostingRegressor(
-                      **_TREE_BASELINE, categorical_features=is_cat, random_state=seed))]
+        models = [
+            ("dummy", "DummyRegressor(mean)", DummyRegressor()),
+            ("linear", "Ridge", _linear_model(is_cat, tgt.task)),
+            (
+                "tree",
+                "HistGradientBoostingRegressor",
+                HistGradientBoostingRegressor(
+                    **_TREE_BASELINE, categorical_features=is_cat, random_state=seed
+                ),
+            ),
+        ]
     out = []
     residual = None
     # One thread: on a busy (or small) machine, spinning OpenMP/BLAS workers made these small
@@ -1571,18 +2013,30 @@ def _baselines(enc: dict[str, _SampleColumn], cols: list[str], tgt: _Target,
         warnings.simplefilter("ignore")
         for name, label, model in models:
             t0 = time.perf_counter()
-            scores = cross_validate(model, Z, y, cv=cv, scoring=metric,
-                                    error_score=np.nan)["test_score"]
+            scores = cross_validate(model, Z, y, cv=cv, scoring=metric, error_score=np.nan)[
+                "test_score"
+            ]
             ok = np.isfinite(scores).any()
-            out.append(Baseline(name, label, metric,
-                                _r(np.nanmean(scores) if ok else None),
-                                _r(np.nanstd(scores) if ok else None),
-                                round(time.perf_counter() - t0, 3)))
+            out.append(
+                Baseline(
+                    name,
+                    label,
+                    metric,
+                    _r(np.nanmean(scores) if ok else None),
+                    _r(np.nanstd(scores) if ok else None),
+                    round(time.perf_counter() - t0, 3),
+                )
+            )
         ctx = [j for j, c in enumerate(cols) if c in set(context)]
         if ctx and (binary or tgt.task == "regression"):
             try:
-                pred = cross_val_predict(_linear_model(is_cat[ctx], tgt.task), Z[:, ctx], y,
-                                         cv=cv, method="predict_proba" if binary else "predict")
+                pred = cross_val_predict(
+                    _linear_model(is_cat[ctx], tgt.task),
+                    Z[:, ctx],
+                    y,
+                    cv=cv,
+                    method="predict_proba" if binary else "predict",
+                )
                 residual = y - (pred[:, 1] if binary else pred)
             except ValueError:  # e.g. a fold without both classes: skip the rescue
                 residual = None
@@ -1600,22 +2054,45 @@ def _linear_model(is_cat: np.ndarray, task: str) -> Any:
     num_idx, cat_idx = np.flatnonzero(~is_cat), np.flatnonzero(is_cat)
     transformers = []
     if len(num_idx):
-        transformers.append(("num", make_pipeline(
-            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-            StandardScaler()), num_idx))
+        transformers.append(
+            (
+                "num",
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                    StandardScaler(),
+                ),
+                num_idx,
+            )
+        )
     if len(cat_idx):
-        transformers.append(("cat", make_pipeline(
-            SimpleImputer(strategy="constant", fill_value=-1.0, keep_empty_features=True),
-            OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=20,
-                          min_frequency=5, sparse_output=False)), cat_idx))
+        transformers.append(
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value=-1.0, keep_empty_features=True),
+                    OneHotEncoder(
+                        handle_unknown="infrequent_if_exist",
+                        max_categories=20,
+                        min_frequency=5,
+                        sparse_output=False,
+                    ),
+                ),
+                cat_idx,
+            )
+        )
     pre = ColumnTransformer(transformers, sparse_threshold=0.0)
     model = LogisticRegression(max_iter=300) if task == "classification" else Ridge(alpha=1.0)
     return make_pipeline(pre, model)
 
 
-def _conditional_relevance(relevance: list[FeatureRelevance], enc: dict[str, _SampleColumn],
-                           eligible: set[str], run: _BaselineRun, settings: EdaSettings,
-                           rng: np.random.Generator) -> None:
+def _conditional_relevance(
+    relevance: list[FeatureRelevance],
+    enc: dict[str, _SampleColumn],
+    eligible: set[str],
+    run: _BaselineRun,
+    settings: EdaSettings,
+    rng: np.random.Generator,
+) -> None:
     """Rescue 'irrelevant' features that explain what the linear baseline could not.
 
     Why: a univariate filter misses features that matter only given the others (e.g. sex in
@@ -1635,8 +2112,9 @@ def _conditional_relevance(relevance: list[FeatureRelevance], enc: dict[str, _Sa
 
     def score(xc: np.ndarray, kx: int) -> tuple[float, float]:
         mi, bx, by = _mutual_information(xc, kx, rc, kr)
-        return mi - (bx - 1) * (by - 1) / (2 * n), float(chi2.sf(2 * n * mi,
-                                                                  max((bx - 1) * (by - 1), 1)))
+        return mi - (bx - 1) * (by - 1) / (2 * n), float(
+            chi2.sf(2 * n * mi, max((bx - 1) * (by - 1), 1))
+        )
 
     binned = {}
     for r in cands:
@@ -1663,30 +2141,58 @@ class _BaselineRun:
     residual: np.ndarray | None  # out-of-fold residual, linear model on relevant features
 
 
-def _problem_facts(n: int, p: int, cols: list[str], kinds: dict[str, str],
-                   profiles: dict[str, ColumnProfile], baselines: list[Baseline],
-                   metric: str | None) -> dict[str, Any]:
+def _problem_facts(
+    n: int,
+    p: int,
+    cols: list[str],
+    kinds: dict[str, str],
+    profiles: dict[str, ColumnProfile],
+    baselines: list[Baseline],
+    metric: str | None,
+) -> dict[str, Any]:
     used = cols or list(profiles)
     cat = sum(kinds[c] in ("categorical", "id", "text") for c in used)
     missing = float(np.mean([profiles[c].missing_share for c in used])) if used else 0.0
     b = {x.name: x.mean for x in baselines}
-    gap = (b["tree"] - b["linear"]) if {"tree", "linear"} <= set(b) and \
-        np.isfinite(b["tree"]) and np.isfinite(b["linear"]) else None
-    lift = (max(b["tree"], b["linear"]) - b["dummy"]) if gap is not None and "dummy" in b \
-        and np.isfinite(b["dummy"]) else None
-    return {"n_rows": n, "n_columns": p, "n_features_used": len(used),
-            "categorical_share": _r(cat / len(used)) if used else 0.0,
-            "missing_cell_share": _r(missing), "metric": metric,
-            "baseline_rows": None, "nonlinearity_gap": _r(gap), "lift_over_dummy": _r(lift),
-            "max_category_count": max((profiles[c].n_unique for c in used
-                                       if kinds[c] in ("categorical", "id")), default=0)}
+    gap = (
+        (b["tree"] - b["linear"])
+        if {"tree", "linear"} <= set(b) and np.isfinite(b["tree"]) and np.isfinite(b["linear"])
+        else None
+    )
+    lift = (
+        (max(b["tree"], b["linear"]) - b["dummy"])
+        if gap is not None and "dummy" in b and np.isfinite(b["dummy"])
+        else None
+    )
+    return {
+        "n_rows": n,
+        "n_columns": p,
+        "n_features_used": len(used),
+        "categorical_share": _r(cat / len(used)) if used else 0.0,
+        "missing_cell_share": _r(missing),
+        "metric": metric,
+        "baseline_rows": None,
+        "nonlinearity_gap": _r(gap),
+        "lift_over_dummy": _r(lift),
+        "max_category_count": max(
+            (profiles[c].n_unique for c in used if kinds[c] in ("categorical", "id")), default=0
+        ),
+    }
 
 
 def _rank_families(task: str, pb: dict[str, Any]) -> list[FamilyAdvice]:
     """Problem shape + baseline gap -> ranked families, each score change with its reason."""
     linear = "logistic_regression" if task == "classification" else "elastic_net"
-    fams = ["hist_gradient_boosting", "xgboost", "random_forest", "extra_trees", linear, "svm",
-            "knn", "torch_mlp"]
+    fams = [
+        "hist_gradient_boosting",
+        "xgboost",
+        "random_forest",
+        "extra_trees",
+        linear,
+        "svm",
+        "knn",
+        "torch_mlp",
+    ]
     score = dict(zip(fams, [3.0, 2.8, 2.2, 2.0, 2.0, 1.0, 0.8, 1.0], strict=True))
     reasons: dict[str, list[str]] = {f: [] for f in fams}
 
@@ -1706,9 +2212,13 @@ def _rank_families(task: str, pb: dict[str, Any]) -> list[FamilyAdvice]:
             bump(["torch_mlp", "svm"], 0.3, why)
             bump([linear], -1.5, f"linear baseline trails the tree by {gap:.3f} {metric}")
         elif gap <= 0.005:
-            bump([linear], 2.0, f"linear baseline as good as the tree ({gap:+.3f} {metric} "
-                                "for the tree): signal is mostly additive; simplest and fastest "
-                                "to serve")
+            bump(
+                [linear],
+                2.0,
+                f"linear baseline as good as the tree ({gap:+.3f} {metric} "
+                "for the tree): signal is mostly additive; simplest and fastest "
+                "to serve",
+            )
             bump(["svm"], 0.5, "linear-ish problem")
             bump(boost, -0.5, f"no gain over linear ({gap:+.3f} {metric})")
         else:
@@ -1727,12 +2237,18 @@ def _rank_families(task: str, pb: dict[str, Any]) -> list[FamilyAdvice]:
     elif n > 20_000:
         bump(["svm"], -1.5, f"kernel SVM gets slow beyond ~20k rows ({n:,})")
     if pb["categorical_share"] >= 0.3:
-        bump(boost, 0.5, f"{pb['categorical_share']:.0%} categorical features: native "
-                         "categorical support")
+        bump(
+            boost,
+            0.5,
+            f"{pb['categorical_share']:.0%} categorical features: native categorical support",
+        )
         bump(["knn", "svm"], -1.0, "distances on one-hot codes are poor")
     if pb["max_category_count"] > 255:
-        bump(["hist_gradient_boosting"], -0.3, "a categorical exceeds 255 levels (native "
-                                               "support limit)")
+        bump(
+            ["hist_gradient_boosting"],
+            -0.3,
+            "a categorical exceeds 255 levels (native support limit)",
+        )
     if pb["missing_cell_share"] >= 0.05:
         bump(boost, 0.5, f"{pb['missing_cell_share']:.0%} missing cells: native NaN handling")
         bump(["knn", "svm", "torch_mlp"], -0.2, "needs imputation")
@@ -1744,41 +2260,70 @@ def _rank_families(task: str, pb: dict[str, Any]) -> list[FamilyAdvice]:
         for f in fams:
             reasons[f].append(f"no baseline beats the dummy (lift {lift:+.3f}): fix data first")
     ranked = sorted(fams, key=lambda f: -score[f])
-    return [FamilyAdvice(f, i, round(score[f], 2), reasons[f] or ["default prior"])
-            for i, f in enumerate(ranked, start=1)]
+    return [
+        FamilyAdvice(f, i, round(score[f], 2), reasons[f] or ["default prior"])
+        for i, f in enumerate(ranked, start=1)
+    ]
 
 
 def _advice_findings(advice: ModelAdvice) -> list[Finding]:
     out = []
     lift = advice.problem.get("lift_over_dummy")
     if lift is not None and lift < 0.01:
-        out.append(Finding("baseline_signal", "warn", [],
-                           f"Neither a linear model nor a tree beats the dummy baseline (lift "
-                           f"{lift:+.3f} {advice.metric}): little usable signal at this sample "
-                           f"size; check the target and features before sweeping.",
-                           {b.name: b.mean for b in advice.baselines}))
+        out.append(
+            Finding(
+                "baseline_signal",
+                "warn",
+                [],
+                f"Neither a linear model nor a tree beats the dummy baseline (lift "
+                f"{lift:+.3f} {advice.metric}): little usable signal at this sample "
+                f"size; check the target and features before sweeping.",
+                {b.name: b.mean for b in advice.baselines},
+            )
+        )
     if advice.ranking:
         top = advice.ranking[:3]
-        out.append(Finding("model_advice", "info", [],
-                           "Recommended families: " + ", ".join(a.family for a in top)
-                           + f" ({top[0].reasons[0]}).",
-                           {"ranking": [a.family for a in advice.ranking],
-                            "baselines": {b.name: b.mean for b in advice.baselines}}))
+        out.append(
+            Finding(
+                "model_advice",
+                "info",
+                [],
+                "Recommended families: "
+                + ", ".join(a.family for a in top)
+                + f" ({top[0].reasons[0]}).",
+                {
+                    "ranking": [a.family for a in advice.ranking],
+                    "baselines": {b.name: b.mean for b in advice.baselines},
+                },
+            )
+        )
     return out
 
 
 # ---------------------------------------------------------------------------------------------
 # Drop list
 # ---------------------------------------------------------------------------------------------
-def _drop_reasons(columns: list[str], constant: list[str], id_like: list[str],
-                  entity_drop: list[str], leaking: set[str], irrelevant: list[str],
-                  duplicates: list[list[str]], relevance: list[FeatureRelevance],
-                  leakage: list[LeakageSuspect]) -> dict[str, list[str]]:
+def _drop_reasons(
+    columns: list[str],
+    constant: list[str],
+    id_like: list[str],
+    entity_drop: list[str],
+    leaking: set[str],
+    irrelevant: list[str],
+    duplicates: list[list[str]],
+    relevance: list[FeatureRelevance],
+    leakage: list[LeakageSuspect],
+) -> dict[str, list[str]]:
     """Why each column goes; keeps at least one column (the best-ranked safe one)."""
     reasons: dict[str, list[str]] = {}
-    tagged = [("constant", constant), ("id_like", id_like), ("repeated_entity", entity_drop),
-              ("leakage", sorted(leaking)), ("duplicate", [c for g in duplicates for c in g[1:]]),
-              ("irrelevant", irrelevant)]
+    tagged = [
+        ("constant", constant),
+        ("id_like", id_like),
+        ("repeated_entity", entity_drop),
+        ("leakage", sorted(leaking)),
+        ("duplicate", [c for g in duplicates for c in g[1:]]),
+        ("irrelevant", irrelevant),
+    ]
     for why, cols in tagged:
         for c in cols:
             reasons.setdefault(c, []).append(why)
@@ -1788,9 +2333,15 @@ def _drop_reasons(columns: list[str], constant: list[str], id_like: list[str],
 
         def keep_key(c: str) -> tuple[int, float]:
             r = set(reasons[c])
-            tier = 0 if r <= {"irrelevant", "duplicate"} else 1 if not r & {"constant",
-                                                                              "leakage"} else \
-                2 if "constant" not in r else 3
+            tier = (
+                0
+                if r <= {"irrelevant", "duplicate"}
+                else 1
+                if not r & {"constant", "leakage"}
+                else 2
+                if "constant" not in r
+                else 3
+            )
             return tier, rank.get(c, 10**9) + leak_score.get(c, 0.0)
 
         keep = min(columns, key=keep_key)

@@ -20,8 +20,12 @@ _VERDICT_COLOURS = {"useful": "#2b8a3e", "weak": "#e8a33d", "irrelevant": "#adb5
 
 def write_plots(report: EdaReport, out_dir: Path) -> list[Path]:
     """Target distribution, missingness, relevance vs probes, correlation heatmap."""
-    plots = [("target.png", _target), ("missingness.png", _missingness),
-             ("relevance.png", _relevance), ("correlation.png", _correlation)]
+    plots = [
+        ("target.png", _target),
+        ("missingness.png", _missingness),
+        ("relevance.png", _relevance),
+        ("correlation.png", _correlation),
+    ]
     paths = []
     for name, draw in plots:
         fig = draw(report)
@@ -58,8 +62,12 @@ def _target(report: EdaReport) -> Figure:
         ax = fig.add_subplot()
         labels = [c["label"][:20] for c in classes]
         ax.bar(range(len(classes)), [c["count"] for c in classes], color="#1c7ed6")
-        ax.set_xticks(range(len(classes)), labels, rotation=45 if len(labels) > 6 else 0,
-                      ha="right" if len(labels) > 6 else "center")
+        ax.set_xticks(
+            range(len(classes)),
+            labels,
+            rotation=45 if len(labels) > 6 else 0,
+            ha="right" if len(labels) > 6 else "center",
+        )
         ax.set_ylabel("rows")
         ax.set_title(f"Target classes (minority share {t.get('minority_share', 0):.1%})")
         return fig
@@ -113,8 +121,12 @@ def _relevance(report: EdaReport) -> Figure:
     ax.set_title(f"Relevance vs {len(probes)} shuffled probes (red; floor {floor:.4f})")
     from matplotlib.patches import Patch
 
-    ax.legend(handles=[Patch(color=c, label=v) for v, c in _VERDICT_COLOURS.items()]
-              + [Patch(color="#e03131", label="probe")], loc="lower right", fontsize=8)
+    ax.legend(
+        handles=[Patch(color=c, label=v) for v, c in _VERDICT_COLOURS.items()]
+        + [Patch(color="#e03131", label="probe")],
+        loc="lower right",
+        fontsize=8,
+    )
     return fig
 
 

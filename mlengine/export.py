@@ -70,8 +70,9 @@ def export_model(pipeline: Any, X_sample: pd.DataFrame, out_dir: Path, name: str
     return ExportResult(path=path, model_uri=info.model_uri)
 
 
-def export_onnx(pipeline: Any, X_sample: pd.DataFrame, task: str, out_dir: Path,
-                name: str) -> ExportResult:
+def export_onnx(
+    pipeline: Any, X_sample: pd.DataFrame, task: str, out_dir: Path, name: str
+) -> ExportResult:
     """model.onnx, checked against the pipeline on training rows, with size and latency.
 
     The ONNX form is an extra: an unconvertible pipeline gives a reason, never an error.
@@ -85,10 +86,10 @@ def export_onnx(pipeline: Any, X_sample: pd.DataFrame, task: str, out_dir: Path,
     path = safe_child(out_dir, f"{name}.onnx")
     path.write_bytes(converted.model.SerializeToString())
     latency = measure_latency(pipeline, converted.model, sample.head(200), repeats=30)
-    metrics = {k if k.startswith(("native_", "onnx_")) else f"onnx_{k}": v
-               for k, v in latency.items()}
+    metrics = {
+        k if k.startswith(("native_", "onnx_")) else f"onnx_{k}": v for k, v in latency.items()
+    }
     metrics["onnx_max_abs_diff"] = converted.max_abs_diff or 0.0
     if converted.label_agreement is not None:
         metrics["onnx_label_agreement"] = converted.label_agreement
     return ExportResult(Path(), "", onnx_path=path, onnx_metrics=metrics)
-

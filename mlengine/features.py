@@ -35,26 +35,35 @@ def _data_error(message: str) -> Exception:
     return DataError(message)
 
 
-def select_columns(column_types: dict[str, str], cfg: FeaturesConfig,
-                   extra_drop: list[str] | tuple = ()) -> dict[str, str]:
+def select_columns(
+    column_types: dict[str, str], cfg: FeaturesConfig, extra_drop: list[str] | tuple = ()
+) -> dict[str, str]:
     """The feature columns after features.keep / features.drop, ID-like, text and EDA drops."""
     missing = [c for c in [*cfg.keep, *cfg.drop] if c not in column_types]
     if missing:
-        raise _data_error(f"features.keep/features.drop name unknown columns {missing}; "
-                          f"columns are: {', '.join(map(str, column_types))}")
+        raise _data_error(
+            f"features.keep/features.drop name unknown columns {missing}; "
+            f"columns are: {', '.join(map(str, column_types))}"
+        )
     kept_ids = [c for c in cfg.keep if column_types[c] == "id"]
     if kept_ids:
-        raise _data_error(f"features.keep names ID-like column(s) {kept_ids}, which are never "
-                          f"features; to use one, set dataset.column_types.{kept_ids[0]}="
-                          "categorical (or numeric)")
+        raise _data_error(
+            f"features.keep names ID-like column(s) {kept_ids}, which are never "
+            f"features; to use one, set dataset.column_types.{kept_ids[0]}="
+            "categorical (or numeric)"
+        )
     chosen = {c: k for c, k in column_types.items() if not cfg.keep or c in cfg.keep}
     dropped = set(cfg.drop) | set(extra_drop)
     dropped |= {c for c, k in chosen.items() if k == "id" or (k == "text" and cfg.text == "drop")}
     return {c: k for c, k in chosen.items() if c not in dropped}
 
 
-def build_preprocessor(column_types: dict[str, str], model: ModelConfig, cfg: FeaturesConfig,
-                       date_formats: dict[str, list[str]] | None = None) -> Any:
+def build_preprocessor(
+    column_types: dict[str, str],
+    model: ModelConfig,
+    cfg: FeaturesConfig,
+    date_formats: dict[str, list[str]] | None = None,
+) -> Any:
     """An unfitted ColumnTransformer for these columns, as the model family needs them.
 
     `date_formats` (from `Dataset.date_formats`) lets the served model read dates given as
@@ -69,8 +78,9 @@ def build_preprocessor(column_types: dict[str, str], model: ModelConfig, cfg: Fe
         if kind in by_kind and not (kind == "text" and cfg.text == "drop"):
             by_kind[kind].append(column)
     if not any(by_kind.values()):
-        raise _data_error("No usable feature columns are left (check features.keep/drop and "
-                          "dataset.column_types)")
+        raise _data_error(
+            "No usable feature columns are left (check features.keep/drop and dataset.column_types)"
+        )
     native = encoding == "native"
     if native:
         _check_native(model)
@@ -83,9 +93,12 @@ def build_preprocessor(column_types: dict[str, str], model: ModelConfig, cfg: Fe
     ]
     transformers = [t for t in transformers if t[2]]
     sparse = not native and bool(by_kind["text"]) and _accepts_sparse(model)
-    preprocessor = ColumnTransformer(transformers, remainder="drop",
-                                     sparse_threshold=0.3 if sparse else 0.0,
-                                     verbose_feature_names_out=False)
+    preprocessor = ColumnTransformer(
+        transformers,
+        remainder="drop",
+        sparse_threshold=0.3 if sparse else 0.0,
+        verbose_feature_names_out=False,
+    )
     if native:
         preprocessor.set_output(transform="pandas")
     return preprocessor
@@ -108,8 +121,9 @@ def _boolean() -> Any:
 
     from mlengine.transformers import BooleanCleaner
 
-    return make_pipeline(BooleanCleaner(),
-                         SimpleImputer(strategy="most_frequent", keep_empty_features=True))
+    return make_pipeline(
+        BooleanCleaner(), SimpleImputer(strategy="most_frequent", keep_empty_features=True)
+    )
 
 
 def _categorical(encoding: str, cfg: FeaturesConfig) -> Any:
@@ -123,13 +137,22 @@ def _categorical(encoding: str, cfg: FeaturesConfig) -> Any:
         return NativeCategories(min_frequency=cfg.rare_min_frequency)
     rare = cfg.rare_min_frequency or None
     if encoding == "onehot":
-        encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", sparse_output=False,
-                                min_frequency=rare, max_categories=cfg.max_categories)
+        encoder = OneHotEncoder(
+            handle_unknown="infrequent_if_exist",
+            sparse_output=False,
+            min_frequency=rare,
+            max_categories=cfg.max_categories,
+        )
     else:
-        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                                 encoded_missing_value=-1, min_frequency=rare)
-    return make_pipeline(CategoryCleaner(),
-                         SimpleImputer(strategy="constant", fill_value="missing"), encoder)
+        encoder = OrdinalEncoder(
+            handle_unknown="use_encoded_value",
+            unknown_value=-1,
+            encoded_missing_value=-1,
+            min_frequency=rare,
+        )
+    return make_pipeline(
+        CategoryCleaner(), SimpleImputer(strategy="constant", fill_value="missing"), encoder
+    )
 
 
 def _datetime(scale: bool, date_formats: dict[str, list[str]] | None) -> Any:
@@ -139,8 +162,10 @@ def _datetime(scale: bool, date_formats: dict[str, list[str]] | None) -> Any:
 
     from mlengine.transformers import DatetimeFeatures
 
-    steps = [DatetimeFeatures(formats=dict(date_formats or {}) or None),
-             SimpleImputer(strategy="median", keep_empty_features=True)]
+    steps = [
+        DatetimeFeatures(formats=dict(date_formats or {}) or None),
+        SimpleImputer(strategy="median", keep_empty_features=True),
+    ]
     return make_pipeline(*steps, *([StandardScaler()] if scale else []))
 
 
@@ -176,10 +201,13 @@ def _check_native(model: ModelConfig) -> None:
     for role in ("classifier", "regressor"):
         spec = getattr(model, role)
         if spec and not _reads_categories(json.dumps(spec, sort_keys=True, default=str)):
-            raise ConfigError("features.encoding", f"native categoricals need a model that "
-                              f"reads pandas categories, and model={model.name}'s {role} "
-                              "does not; use onehot or ordinal (XGBoost: add "
-                              f"+model.{role}.enable_categorical=true)")
+            raise ConfigError(
+                "features.encoding",
+                f"native categoricals need a model that "
+                f"reads pandas categories, and model={model.name}'s {role} "
+                "does not; use onehot or ordinal (XGBoost: add "
+                f"+model.{role}.enable_categorical=true)",
+            )
 
 
 @functools.lru_cache(maxsize=32)
@@ -192,5 +220,7 @@ def _reads_categories(spec_json: str) -> bool:
     except Exception:  # noqa: BLE001 - a bad spec fails later with its own message
         return True
     params = estimator.get_params(deep=False)
-    return bool(get_tags(estimator).input_tags.categorical
-                or params.get("categorical_features") == "from_dtype")
+    return bool(
+        get_tags(estimator).input_tags.categorical
+        or params.get("categorical_features") == "from_dtype"
+    )

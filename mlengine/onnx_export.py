@@ -103,22 +103,34 @@ def convert_pipeline(pipeline: Any, X_sample: pd.DataFrame, task: str) -> OnnxEx
         return OnnxExport(None, f"ONNX tooling is not installed: {error}", None, None)
     blocker = unsupported_step(pipeline)
     if not blocker and task == "classification" and not hasattr(pipeline, "predict_proba"):
-        blocker = (f"{type(pipeline).__name__} has no predict_proba: the ONNX export serves "
-                   "labels with probabilities")
+        blocker = (
+            f"{type(pipeline).__name__} has no predict_proba: the ONNX export serves "
+            "labels with probabilities"
+        )
     if blocker:
         return OnnxExport(None, blocker, None, None)
     try:
         model = _convert(pipeline, X_sample, task)
     except Exception as error:  # noqa: BLE001 - any converter failure means "no ONNX"
         log.debug("ONNX conversion failed", exc_info=True)
-        return OnnxExport(None, f"skl2onnx could not convert the pipeline: "
-                          f"{type(error).__name__}: {_first_line(error)}", None, None)
+        return OnnxExport(
+            None,
+            f"skl2onnx could not convert the pipeline: "
+            f"{type(error).__name__}: {_first_line(error)}",
+            None,
+            None,
+        )
     try:
         return _check_parity(pipeline, model, X_sample, task)
     except Exception as error:  # noqa: BLE001 - a graph ONNX Runtime cannot run is no model
         log.debug("ONNX parity check failed", exc_info=True)
-        return OnnxExport(None, f"ONNX Runtime could not run the converted model: "
-                          f"{type(error).__name__}: {_first_line(error)}", None, None)
+        return OnnxExport(
+            None,
+            f"ONNX Runtime could not run the converted model: "
+            f"{type(error).__name__}: {_first_line(error)}",
+            None,
+            None,
+        )
 
 
 def onnx_feed(onnx_model: onnx.ModelProto, X: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -136,8 +148,10 @@ def onnx_feed(onnx_model: onnx.ModelProto, X: pd.DataFrame) -> dict[str, np.ndar
         recipe = recipes.get(name, {})
         raw = recipe.get("column", name)
         if raw not in positions:
-            raise KeyError(f"column '{raw}' is missing; the ONNX model takes "
-                           f"{[r.get('column', n) for n, r in recipes.items()]}")
+            raise KeyError(
+                f"column '{raw}' is missing; the ONNX model takes "
+                f"{[r.get('column', n) for n, r in recipes.items()]}"
+            )
         column = _column(X, positions[raw])
         elem = graph_input.type.tensor_type.elem_type
         if elem == onnx_lib.TensorProto.STRING:
@@ -150,8 +164,9 @@ def onnx_feed(onnx_model: onnx.ModelProto, X: pd.DataFrame) -> dict[str, np.ndar
     return feed
 
 
-def measure_latency(pipeline: Any, onnx_model: onnx.ModelProto, X_sample: pd.DataFrame,
-                    repeats: int = 200) -> dict[str, float]:
+def measure_latency(
+    pipeline: Any, onnx_model: onnx.ModelProto, X_sample: pd.DataFrame, repeats: int = 200
+) -> dict[str, float]:
     """Median prediction latency, native pipeline vs ONNX Runtime, one thread each.
 
     1-row timings use the first row `repeats` times; batch timings use all of X_sample,
@@ -185,8 +200,9 @@ def make_session(onnx_model: onnx.ModelProto, threads: int = 1) -> onnxruntime.I
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: shape-merge warnings are not actionable
-    return ort.InferenceSession(onnx_model.SerializeToString(), options,
-                                providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        onnx_model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
 
 
 def unsupported_step(pipeline: Any) -> str | None:
@@ -221,10 +237,15 @@ def _convert(pipeline: Any, X_sample: pd.DataFrame, task: str) -> onnx.ModelProt
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
     recipes = input_recipes(pipeline, X_sample)
-    tensor_types = {"category": StringTensorType, "string": StringTensorType,
-                    "datetime": DoubleTensorType}
-    initial_types = [(column, tensor_types.get(recipe["kind"], FloatTensorType)([None, 1]))
-                     for column, recipe in recipes.items()]
+    tensor_types = {
+        "category": StringTensorType,
+        "string": StringTensorType,
+        "datetime": DoubleTensorType,
+    }
+    initial_types = [
+        (column, tensor_types.get(recipe["kind"], FloatTensorType)([None, 1]))
+        for column, recipe in recipes.items()
+    ]
     estimator = pipeline[-1] if hasattr(pipeline, "steps") else pipeline
     options = {id(estimator): {"zipmap": False}} if task == "classification" else None
     with _quiet():
@@ -233,14 +254,18 @@ def _convert(pipeline: Any, X_sample: pd.DataFrame, task: str) -> onnx.ModelProt
             initial_types=initial_types,
             target_opset=TARGET_OPSET,
             options=options,
-            custom_conversion_functions={SimpleImputer: _convert_imputer,
-                                         HistGradientBoostingClassifier: _convert_hgb,
-                                         HistGradientBoostingRegressor: _convert_hgb,
-                                         OneHotEncoder: _convert_one_hot,
-                                         OrdinalEncoder: _convert_ordinal},
-            custom_shape_calculators={SimpleImputer: _imputer_shape,
-                                      OneHotEncoder: _one_hot_shape,
-                                      OrdinalEncoder: _ordinal_shape},
+            custom_conversion_functions={
+                SimpleImputer: _convert_imputer,
+                HistGradientBoostingClassifier: _convert_hgb,
+                HistGradientBoostingRegressor: _convert_hgb,
+                OneHotEncoder: _convert_one_hot,
+                OrdinalEncoder: _convert_ordinal,
+            },
+            custom_shape_calculators={
+                SimpleImputer: _imputer_shape,
+                OneHotEncoder: _one_hot_shape,
+                OrdinalEncoder: _ordinal_shape,
+            },
         )
     if task == "classification":
         _labels_from_probabilities(model, np.asarray(estimator.classes_))
@@ -249,8 +274,9 @@ def _convert(pipeline: Any, X_sample: pd.DataFrame, task: str) -> onnx.ModelProt
     columns = dict(zip([i.name for i in model.graph.input], recipes, strict=False))
     entry = model.metadata_props.add()
     entry.key = FEED_METADATA_KEY
-    entry.value = json.dumps({name: {**recipes[column], "column": column}
-                              for name, column in columns.items()})
+    entry.value = json.dumps(
+        {name: {**recipes[column], "column": column} for name, column in columns.items()}
+    )
     model.doc_string = f"mlengine {task} pipeline ({type(estimator).__name__})"
     return model
 
@@ -274,23 +300,32 @@ def _labels_from_probabilities(model: onnx.ModelProto, classes: np.ndarray) -> N
         node.output[:] = [replaced if o == label.name else o for o in node.output]
         node.input[:] = [replaced if i == label.name else i for i in node.input]
     _, elem = _label_type(classes)
-    values = [str(c).encode() for c in classes] if elem == TensorProto.STRING else \
-        classes.astype(np.int64 if elem == TensorProto.INT64 else np.float32).tolist()
-    graph.initializer.extend([
-        helper.make_tensor("mlengine_classes", elem, [len(classes)], values),
-        helper.make_tensor("mlengine_tie_tol", TensorProto.FLOAT, [], [LABEL_TIE_TOL]),
-    ])
+    values = (
+        [str(c).encode() for c in classes]
+        if elem == TensorProto.STRING
+        else classes.astype(np.int64 if elem == TensorProto.INT64 else np.float32).tolist()
+    )
+    graph.initializer.extend(
+        [
+            helper.make_tensor("mlengine_classes", elem, [len(classes)], values),
+            helper.make_tensor("mlengine_tie_tol", TensorProto.FLOAT, [], [LABEL_TIE_TOL]),
+        ]
+    )
     p = probabilities.name
-    graph.node.extend([
-        helper.make_node("ReduceMax", [p], ["mlengine_pmax"], axes=[1], keepdims=1),
-        helper.make_node("Sub", ["mlengine_pmax", "mlengine_tie_tol"], ["mlengine_pfloor"]),
-        helper.make_node("GreaterOrEqual", [p, "mlengine_pfloor"], ["mlengine_top"]),
-        helper.make_node("Cast", ["mlengine_top"], ["mlengine_top_f"], to=TensorProto.FLOAT),
-        helper.make_node("ArgMax", ["mlengine_top_f"], ["mlengine_label_index"], axis=1,
-                         keepdims=0),
-        helper.make_node("Gather", ["mlengine_classes", "mlengine_label_index"], [label.name],
-                         axis=0),
-    ])
+    graph.node.extend(
+        [
+            helper.make_node("ReduceMax", [p], ["mlengine_pmax"], axes=[1], keepdims=1),
+            helper.make_node("Sub", ["mlengine_pmax", "mlengine_tie_tol"], ["mlengine_pfloor"]),
+            helper.make_node("GreaterOrEqual", [p, "mlengine_pfloor"], ["mlengine_top"]),
+            helper.make_node("Cast", ["mlengine_top"], ["mlengine_top_f"], to=TensorProto.FLOAT),
+            helper.make_node(
+                "ArgMax", ["mlengine_top_f"], ["mlengine_label_index"], axis=1, keepdims=0
+            ),
+            helper.make_node(
+                "Gather", ["mlengine_classes", "mlengine_label_index"], [label.name], axis=0
+            ),
+        ]
+    )
     label.type.tensor_type.elem_type = elem
     _prune(graph)
 
@@ -344,14 +379,15 @@ def input_recipes(pipeline: Any, X: pd.DataFrame) -> dict[str, dict[str, Any]]:
         if column in by_column:
             recipes[column] = by_column[column]
         else:
-            numeric = column in X.columns and (pd.api.types.is_numeric_dtype(X[column].dtype)
-                                               or pd.api.types.is_bool_dtype(X[column].dtype))
+            numeric = column in X.columns and (
+                pd.api.types.is_numeric_dtype(X[column].dtype)
+                or pd.api.types.is_bool_dtype(X[column].dtype)
+            )
             recipes[column] = {"kind": "float" if numeric else "string"}
     return recipes
 
 
-def _check_parity(pipeline: Any, model: onnx.ModelProto, X: pd.DataFrame,
-                  task: str) -> OnnxExport:
+def _check_parity(pipeline: Any, model: onnx.ModelProto, X: pd.DataFrame, task: str) -> OnnxExport:
     """Run both on X; keep the model only within the tolerances stated at the top."""
     session = make_session(model)
     outputs = session.run(None, onnx_feed(model, X))
@@ -366,14 +402,24 @@ def _check_parity(pipeline: Any, model: onnx.ModelProto, X: pd.DataFrame,
         within = float(np.mean(row_diff <= PROBA_ATOL))
         if agreement < MIN_LABEL_AGREEMENT:
             shown = next(i for i in range(len(labels)) if labels[i] != onnx_labels[i])
-            return OnnxExport(None, f"ONNX labels agree with the pipeline on only "
-                              f"{agreement:.1%} of {len(X)} sample rows (need "
-                              f"{MIN_LABEL_AGREEMENT:.0%}; e.g. {labels[shown]!r} vs "
-                              f"{onnx_labels[shown]!r})", max_diff, agreement)
+            return OnnxExport(
+                None,
+                f"ONNX labels agree with the pipeline on only "
+                f"{agreement:.1%} of {len(X)} sample rows (need "
+                f"{MIN_LABEL_AGREEMENT:.0%}; e.g. {labels[shown]!r} vs "
+                f"{onnx_labels[shown]!r})",
+                max_diff,
+                agreement,
+            )
         if within < MIN_ROWS_WITHIN_TOL:
-            return OnnxExport(None, f"ONNX probabilities are within {PROBA_ATOL} of the "
-                              f"pipeline's on only {within:.1%} of the sample rows (max "
-                              f"difference {max_diff:.3g})", max_diff, agreement)
+            return OnnxExport(
+                None,
+                f"ONNX probabilities are within {PROBA_ATOL} of the "
+                f"pipeline's on only {within:.1%} of the sample rows (max "
+                f"difference {max_diff:.3g})",
+                max_diff,
+                agreement,
+            )
         return OnnxExport(model, None, max_diff, agreement)
     predictions = np.asarray(pipeline.predict(X), dtype=np.float64).ravel()
     onnx_predictions = np.asarray(outputs[0], dtype=np.float64).ravel()
@@ -384,10 +430,14 @@ def _check_parity(pipeline: Any, model: onnx.ModelProto, X: pd.DataFrame,
     tolerance = REGRESSION_RTOL * spread
     within = float(np.mean(diff <= tolerance))
     if within < MIN_ROWS_WITHIN_TOL:
-        return OnnxExport(None, f"ONNX predictions are within {tolerance:.3g} "
-                          f"({REGRESSION_RTOL} x their spread) of the pipeline's on only "
-                          f"{within:.1%} of the sample rows (max difference {max_diff:.3g})",
-                          max_diff, None)
+        return OnnxExport(
+            None,
+            f"ONNX predictions are within {tolerance:.3g} "
+            f"({REGRESSION_RTOL} x their spread) of the pipeline's on only "
+            f"{within:.1%} of the sample rows (max difference {max_diff:.3g})",
+            max_diff,
+            None,
+        )
     return OnnxExport(model, None, max_diff, None)
 
 
@@ -459,18 +509,26 @@ def _known_blocker(step: Any) -> str | None:
     if isinstance(step, TextTfidf):
         # Measured: skl2onnx's TF-IDF graph splits non-ASCII words ("café" -> "caf"),
         # lowercases only ASCII, and its sublinear_tf differs on repeated words.
-        return ("(TF-IDF) has no faithful ONNX converter (ONNX Runtime's tokenizer splits "
-                "non-ASCII words); set features.text=drop to export ONNX")
+        return (
+            "(TF-IDF) has no faithful ONNX converter (ONNX Runtime's tokenizer splits "
+            "non-ASCII words); set features.text=drop to export ONNX"
+        )
     if isinstance(step, NativeCategories):
-        return ("(features.encoding=native) has no ONNX converter: native categorical splits "
-                "do not convert; use ordinal encoding to export ONNX")
+        return (
+            "(features.encoding=native) has no ONNX converter: native categorical splits "
+            "do not convert; use ordinal encoding to export ONNX"
+        )
     if "c" in _xgboost_feature_types(step):
-        return ("uses native categorical splits (enable_categorical), which onnxmltools "
-                "cannot convert; use ordinal encoding to export ONNX")
+        return (
+            "uses native categorical splits (enable_categorical), which onnxmltools "
+            "cannot convert; use ordinal encoding to export ONNX"
+        )
     is_categorical = getattr(step, "is_categorical_", None)
     if is_categorical is not None and np.asarray(is_categorical).any():
-        return ("uses native categorical splits (categorical_features), which skl2onnx "
-                "cannot convert; use ordinal encoding to export ONNX")
+        return (
+            "uses native categorical splits (categorical_features), which skl2onnx "
+            "cannot convert; use ordinal encoding to export ONNX"
+        )
     return None
 
 
@@ -497,8 +555,10 @@ def _feed_recipes(onnx_model: onnx.ModelProto) -> dict[str, dict[str, Any]]:
 
 
 # Unicode White_Space, what Arrow's utf8_trim_whitespace (coerce.clean_strings) trims.
-_WHITESPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
-               "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_WHITESPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 _FAST_ROWS = 64  # up to this many rows, plain Python beats Arrow's ~0.3 ms per call
 
 
@@ -557,8 +617,12 @@ def _category_names(values: list[Any]) -> np.ndarray | None:
 
 
 def _is_missing(value: Any) -> bool:
-    return value is None or value is pd.NA or value is pd.NaT or (
-        isinstance(value, float) and value != value)
+    return (
+        value is None
+        or value is pd.NA
+        or value is pd.NaT
+        or (isinstance(value, float) and value != value)
+    )
 
 
 def _floats(column: Any, kind: str) -> np.ndarray:
@@ -615,14 +679,24 @@ def _register_converters() -> None:
 
     with _register_lock:
         if not _registered:
-            for cls, alias in ((transformers.NumericCleaner, "MlengineNumericCleaner"),
-                               (transformers.BooleanCleaner, "MlengineBooleanCleaner")):
+            for cls, alias in (
+                (transformers.NumericCleaner, "MlengineNumericCleaner"),
+                (transformers.BooleanCleaner, "MlengineBooleanCleaner"),
+            ):
                 update_registered_converter(cls, alias, _same_shape_float, _convert_numeric)
-            update_registered_converter(transformers.CategoryCleaner, "MlengineCategoryCleaner",
-                                        _same_shape_string, _convert_category)
-            update_registered_converter(transformers.DatetimeFeatures,
-                                        "MlengineDatetimeFeatures", _datetime_shape,
-                                        _convert_datetime, parser=_float_output_parser)
+            update_registered_converter(
+                transformers.CategoryCleaner,
+                "MlengineCategoryCleaner",
+                _same_shape_string,
+                _convert_category,
+            )
+            update_registered_converter(
+                transformers.DatetimeFeatures,
+                "MlengineDatetimeFeatures",
+                _datetime_shape,
+                _convert_datetime,
+                parser=_float_output_parser,
+            )
             _registered = True
         if "xgboost" in sys.modules:
             _register_xgboost()
@@ -651,11 +725,19 @@ def _register_xgboost() -> None:
     from mlengine.models.xgb import XGBLabelClassifier
 
     for cls in (XGBClassifier, XGBLabelClassifier):
-        update_registered_converter(cls, f"Mlengine{cls.__name__}",
-                                    calculate_linear_classifier_output_shapes, convert_xgboost,
-                                    options=_CLASSIFIER_OPTIONS)
-    update_registered_converter(XGBRegressor, "MlengineXGBRegressor",
-                                calculate_linear_regressor_output_shapes, convert_xgboost)
+        update_registered_converter(
+            cls,
+            f"Mlengine{cls.__name__}",
+            calculate_linear_classifier_output_shapes,
+            convert_xgboost,
+            options=_CLASSIFIER_OPTIONS,
+        )
+    update_registered_converter(
+        XGBRegressor,
+        "MlengineXGBRegressor",
+        calculate_linear_regressor_output_shapes,
+        convert_xgboost,
+    )
 
 
 @functools.cache
@@ -664,10 +746,16 @@ def _register_torch() -> None:
 
     from mlengine.models.torch_mlp import TorchMLPClassifier, TorchMLPRegressor
 
-    update_registered_converter(TorchMLPClassifier, "MlengineTorchMLPClassifier", _torch_shape,
-                                _convert_torch, options=_CLASSIFIER_OPTIONS)
-    update_registered_converter(TorchMLPRegressor, "MlengineTorchMLPRegressor", _torch_shape,
-                                _convert_torch)
+    update_registered_converter(
+        TorchMLPClassifier,
+        "MlengineTorchMLPClassifier",
+        _torch_shape,
+        _convert_torch,
+        options=_CLASSIFIER_OPTIONS,
+    )
+    update_registered_converter(
+        TorchMLPRegressor, "MlengineTorchMLPRegressor", _torch_shape, _convert_torch
+    )
 
 
 # ---- shared helpers for converters ----------------------------------------------------
@@ -697,8 +785,9 @@ def _as(scope: Any, container: Any, name: str, variable_type: Any, onnx_type: in
     if guess_proto_type(variable_type) == onnx_type:
         return name
     out = scope.get_unique_variable_name("cast")
-    container.add_node("Cast", [name], [out], to=onnx_type,
-                       name=scope.get_unique_operator_name("Cast"))
+    container.add_node(
+        "Cast", [name], [out], to=onnx_type, name=scope.get_unique_operator_name("Cast")
+    )
     return out
 
 
@@ -709,11 +798,24 @@ def _const(scope: Any, container: Any, name: str, onnx_type: int, values: Any) -
     return out
 
 
-def _node(scope: Any, container: Any, op_type: str, inputs: list[str], out: str | None = None,
-          domain: str = "", **attrs: Any) -> str:
+def _node(
+    scope: Any,
+    container: Any,
+    op_type: str,
+    inputs: list[str],
+    out: str | None = None,
+    domain: str = "",
+    **attrs: Any,
+) -> str:
     out = out or scope.get_unique_variable_name(op_type.lower())
-    container.add_node(op_type, inputs, [out], op_domain=domain,
-                       name=scope.get_unique_operator_name(op_type), **attrs)
+    container.add_node(
+        op_type,
+        inputs,
+        [out],
+        op_domain=domain,
+        name=scope.get_unique_operator_name(op_type),
+        **attrs,
+    )
     return out
 
 
@@ -739,8 +841,13 @@ def _convert_numeric(scope: Any, operator: Any, container: Any) -> None:
     `onnx_feed`'s, with the same `mlengine.coerce` functions)."""
     from onnx import TensorProto
 
-    x = _as(scope, container, _concat_inputs(scope, operator, container),
-            operator.inputs[0].type, TensorProto.FLOAT)
+    x = _as(
+        scope,
+        container,
+        _concat_inputs(scope, operator, container),
+        operator.inputs[0].type,
+        TensorProto.FLOAT,
+    )
     is_inf = _node(scope, container, "IsInf", [x])
     nan = _const(scope, container, "nan", TensorProto.FLOAT, [np.nan])
     _node(scope, container, "Where", [is_inf, nan, x], operator.outputs[0].full_name)
@@ -766,16 +873,24 @@ def _convert_category(scope: Any, operator: Any, container: Any) -> None:
         raise TypeError("CategoryCleaner expects string inputs in the ONNX graph")
     x = _concat_inputs(scope, operator, container)
     markers = _missing_markers()
-    flagged = _node(scope, container, "LabelEncoder", [x], domain="ai.onnx.ml",
-                    keys_strings=markers, values_int64s=[1] * len(markers), default_int64=0)
+    flagged = _node(
+        scope,
+        container,
+        "LabelEncoder",
+        [x],
+        domain="ai.onnx.ml",
+        keys_strings=markers,
+        values_int64s=[1] * len(markers),
+        default_int64=0,
+    )
     is_marker = _node(scope, container, "Cast", [flagged], to=TensorProto.BOOL)
-    empty = _const(scope, container, "missing", TensorProto.STRING,
-                   [MISSING_STRING.encode()])
+    empty = _const(scope, container, "missing", TensorProto.STRING, [MISSING_STRING.encode()])
     _node(scope, container, "Where", [is_marker, empty, x], operator.outputs[0].full_name)
 
 
-def _float_output_parser(scope: Any, model: Any, inputs: list[Any],
-                         custom_parsers: Any = None) -> list[Any]:
+def _float_output_parser(
+    scope: Any, model: Any, inputs: list[Any], custom_parsers: Any = None
+) -> list[Any]:
     """Declare a float32 output for a step fed float64 (dates as seconds since 1970).
 
     skl2onnx's default parser declares the output with the input's type, and a float64
@@ -807,8 +922,13 @@ def _convert_datetime(scope: Any, operator: Any, container: Any) -> None:
     from onnx import TensorProto
 
     op = operator.raw_operator
-    x = _as(scope, container, _concat_inputs(scope, operator, container),
-            operator.inputs[0].type, TensorProto.DOUBLE)
+    x = _as(
+        scope,
+        container,
+        _concat_inputs(scope, operator, container),
+        operator.inputs[0].type,
+        TensorProto.DOUBLE,
+    )
     consts: dict[float, str] = {}
 
     def c(value: float) -> str:
@@ -831,28 +951,48 @@ def _convert_datetime(scope: Any, operator: Any, container: Any) -> None:
     z = op2("Add", days, c(719468.0))
     era = floor_div(z, 146097.0)
     doe = op2("Sub", z, op2("Mul", era, c(146097.0)))
-    yoe = floor_div(op2("Add", op2("Sub", op2("Sub", doe, floor_div(doe, 1460.0)),
-                                    floor_div(doe, 146096.0)), floor_div(doe, 36524.0)), 365.0)
-    doy = op2("Sub", doe, op2("Sub", op2("Add", op2("Mul", yoe, c(365.0)),
-                                         floor_div(yoe, 4.0)), floor_div(yoe, 100.0)))
+    yoe = floor_div(
+        op2(
+            "Add",
+            op2("Sub", op2("Sub", doe, floor_div(doe, 1460.0)), floor_div(doe, 146096.0)),
+            floor_div(doe, 36524.0),
+        ),
+        365.0,
+    )
+    doy = op2(
+        "Sub",
+        doe,
+        op2(
+            "Sub", op2("Add", op2("Mul", yoe, c(365.0)), floor_div(yoe, 4.0)), floor_div(yoe, 100.0)
+        ),
+    )
     mp = floor_div(op2("Add", op2("Mul", doy, c(5.0)), c(2.0)), 153.0)
-    day = op2("Add", op2("Sub", doy, floor_div(op2("Add", op2("Mul", mp, c(153.0)), c(2.0)),
-                                               5.0)), c(1.0))
-    late = _node(scope, container, "Cast", [_node(scope, container, "GreaterOrEqual",
-                                                  [mp, c(10.0)])], to=TensorProto.DOUBLE)
+    day = op2(
+        "Add", op2("Sub", doy, floor_div(op2("Add", op2("Mul", mp, c(153.0)), c(2.0)), 5.0)), c(1.0)
+    )
+    late = _node(
+        scope,
+        container,
+        "Cast",
+        [_node(scope, container, "GreaterOrEqual", [mp, c(10.0)])],
+        to=TensorProto.DOUBLE,
+    )
     month = op2("Sub", op2("Add", mp, c(3.0)), op2("Mul", late, c(12.0)))
-    early = _node(scope, container, "Cast", [_node(scope, container, "LessOrEqual",
-                                                   [month, c(2.0)])], to=TensorProto.DOUBLE)
+    early = _node(
+        scope,
+        container,
+        "Cast",
+        [_node(scope, container, "LessOrEqual", [month, c(2.0)])],
+        to=TensorProto.DOUBLE,
+    )
     year = op2("Add", op2("Add", yoe, op2("Mul", era, c(400.0))), early)
     parts = {"year": year, "month": month, "day": day, "weekday": weekday, "hour": hour}
     columns = []
     for j, names in enumerate(op.parts_):
         index = _const(scope, container, "col", TensorProto.INT64, [j])
         columns += [_node(scope, container, "Gather", [parts[p], index], axis=1) for p in names]
-    joined = _node(scope, container, "Concat", columns, axis=1) if len(columns) > 1 \
-        else columns[0]
-    _node(scope, container, "Cast", [joined], operator.outputs[0].full_name,
-          to=TensorProto.FLOAT)
+    joined = _node(scope, container, "Concat", columns, axis=1) if len(columns) > 1 else columns[0]
+    _node(scope, container, "Cast", [joined], operator.outputs[0].full_name, to=TensorProto.FLOAT)
 
 
 # ---- sklearn steps whose stock converters miss a case mlengine uses ----------------------
@@ -868,8 +1008,9 @@ def _convert_imputer(scope: Any, operator: Any, container: Any) -> None:
     from skl2onnx.operator_converters.imputer_op import convert_sklearn_imputer
 
     op = operator.raw_operator
-    if isinstance(operator.inputs[0].type, StringTensorType) and \
-            not isinstance(op.missing_values, str):
+    if isinstance(operator.inputs[0].type, StringTensorType) and not isinstance(
+        op.missing_values, str
+    ):
         shim = copy.copy(op)
         shim.missing_values = MISSING_STRING
         operator.raw_operator = shim
@@ -952,7 +1093,8 @@ def _one_hot_shape(operator: Any) -> None:
 
     n_rows = operator.inputs[0].get_first_dimension()
     operator.outputs[0].type = FloatTensorType(
-        [n_rows, int(sum(operator.raw_operator._n_features_outs))])
+        [n_rows, int(sum(operator.raw_operator._n_features_outs))]
+    )
 
 
 def _convert_one_hot(scope: Any, operator: Any, container: Any) -> None:
@@ -974,20 +1116,27 @@ def _convert_one_hot(scope: Any, operator: Any, container: Any) -> None:
     widths = [int(w) for w in op._n_features_outs]
     blocks, start = [], 0
     for i, (known, width) in enumerate(zip(categories, widths, strict=True)):
-        block = rows[: len(known), start:start + width]
+        block = rows[: len(known), start : start + width]
         codes = np.where(block.any(axis=1), block.argmax(axis=1), -1)
         default = -1
-        if unseen is not None and unseen[start:start + width].any():
-            default = int(unseen[start:start + width].argmax())
+        if unseen is not None and unseen[start : start + width].any():
+            default = int(unseen[start : start + width].argmax())
         start += width
         if width == 0:
             continue
         present, keys = _category_keys(known, string_input)
         index = _const(scope, container, "feature", TensorProto.INT64, [i])
         column = _node(scope, container, "Gather", [x, index], axis=1)
-        code = _node(scope, container, "LabelEncoder", [column], domain="ai.onnx.ml",
-                     values_int64s=[int(v) for v in codes[present]], default_int64=default,
-                     **keys)
+        code = _node(
+            scope,
+            container,
+            "LabelEncoder",
+            [column],
+            domain="ai.onnx.ml",
+            values_int64s=[int(v) for v in codes[present]],
+            default_int64=default,
+            **keys,
+        )
         positions = _const(scope, container, "positions", TensorProto.INT64, range(width))
         hot = _node(scope, container, "Equal", [code, positions])
         blocks.append(_node(scope, container, "Cast", [hot], to=TensorProto.FLOAT))
@@ -1022,9 +1171,18 @@ def _convert_ordinal(scope: Any, operator: Any, container: Any) -> None:
         default = float("nan") if unseen is None else float(unseen[i])
         index = _const(scope, container, "feature", TensorProto.INT64, [i])
         column = _node(scope, container, "Gather", [x, index], axis=1)
-        columns.append(_node(scope, container, "LabelEncoder", [column], domain="ai.onnx.ml",
-                             values_floats=[float(v) for v in rows[: len(known), i][present]],
-                             default_float=default, **keys))
+        columns.append(
+            _node(
+                scope,
+                container,
+                "LabelEncoder",
+                [column],
+                domain="ai.onnx.ml",
+                values_floats=[float(v) for v in rows[: len(known), i][present]],
+                default_float=default,
+                **keys,
+            )
+        )
     out = operator.outputs[0].full_name
     if len(columns) == 1:
         _node(scope, container, "Identity", columns, out)
@@ -1076,16 +1234,18 @@ def _convert_torch(scope: Any, operator: Any, container: Any) -> None:
     op = operator.raw_operator
     with _quiet():
         graph = op.to_onnx(opset_version=TARGET_OPSET[""]).graph
-    x = _as(scope, container, operator.inputs[0].full_name, operator.inputs[0].type,
-            TensorProto.FLOAT)
+    x = _as(
+        scope, container, operator.inputs[0].full_name, operator.inputs[0].type, TensorProto.FLOAT
+    )
     classifier = hasattr(op, "classes_")
     target = operator.outputs[1 if classifier else 0].full_name
     names = {graph.input[0].name: x, graph.output[0].name: target}
     for init in graph.initializer:
         names[init.name] = scope.get_unique_variable_name(f"mlp_{init.name}")
         array = numpy_helper.to_array(init)
-        container.add_initializer(names[init.name], init.data_type, list(array.shape),
-                                  array.ravel().tolist())
+        container.add_initializer(
+            names[init.name], init.data_type, list(array.shape), array.ravel().tolist()
+        )
     for node in graph.node:
         if any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in node.attribute):
             raise NotImplementedError(f"torch graph node {node.op_type} has a subgraph")
@@ -1093,18 +1253,26 @@ def _convert_torch(scope: Any, operator: Any, container: Any) -> None:
             if name and name not in names:
                 names[name] = scope.get_unique_variable_name(f"mlp_{name}")
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        container.add_node(node.op_type, [names.get(i, i) for i in node.input],
-                           [names[o] for o in node.output], op_domain=node.domain,
-                           name=scope.get_unique_operator_name(node.op_type), **attrs)
+        container.add_node(
+            node.op_type,
+            [names.get(i, i) for i in node.input],
+            [names[o] for o in node.output],
+            op_domain=node.domain,
+            name=scope.get_unique_operator_name(node.op_type),
+            **attrs,
+        )
     if classifier:
         _, elem = _label_type(op.classes_)
-        values = [str(c).encode() for c in op.classes_] if elem == TensorProto.STRING else \
-            np.asarray(op.classes_).astype(np.int64 if elem == TensorProto.INT64 else
-                                           np.float32).tolist()
+        values = (
+            [str(c).encode() for c in op.classes_]
+            if elem == TensorProto.STRING
+            else np.asarray(op.classes_)
+            .astype(np.int64 if elem == TensorProto.INT64 else np.float32)
+            .tolist()
+        )
         classes = _const(scope, container, "classes", elem, values)
         best = _node(scope, container, "ArgMax", [target], axis=1, keepdims=0)
-        _node(scope, container, "Gather", [classes, best], operator.outputs[0].full_name,
-              axis=0)
+        _node(scope, container, "Gather", [classes, best], operator.outputs[0].full_name, axis=0)
 
 
 # --------------------------------------------------------------------------------------
@@ -1120,8 +1288,11 @@ def _quiet() -> Iterator[None]:
     level = chatty.level
     chatty.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()):
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+        ):
             warnings.simplefilter("ignore")
             yield
     finally:

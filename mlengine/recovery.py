@@ -38,19 +38,24 @@ def fail_stale_trials(study: Any) -> int:
     """Mark RUNNING trials of dead local workers FAIL; returns how many."""
     from optuna.trial import TrialState
 
-    stale = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-             if is_dead_local_worker(t.user_attrs.get(WORKER_KEY))]
+    stale = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if is_dead_local_worker(t.user_attrs.get(WORKER_KEY))
+    ]
     for trial in stale:
-        study._storage.set_trial_user_attr(trial._trial_id, "fail_reason",
-                                           "its worker process died (killed or crashed)")
+        study._storage.set_trial_user_attr(
+            trial._trial_id, "fail_reason", "its worker process died (killed or crashed)"
+        )
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
     return len(stale)
 
 
 def close_stale_runs(client: Any, experiment_id: str) -> int:
     """Mark RUNNING MLflow runs of dead local workers KILLED; returns how many."""
-    runs = client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'",
-                              max_results=1000)
+    runs = client.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+    )
     stale = [r for r in runs if is_dead_local_worker(r.data.tags.get(WORKER_KEY))]
     for run in stale:
         client.set_terminated(run.info.run_id, "KILLED")

@@ -39,17 +39,18 @@ def suggest_params(trial: optuna.Trial, space: dict[str, ParamSpec], task: str) 
     for key, spec in space.items():
         if spec.task not in (None, task):
             continue
-        if spec.when and not all(_matches(params.get(k, _ABSENT), v)
-                                 for k, v in spec.when.items()):
+        if spec.when and not all(_matches(params.get(k, _ABSENT), v) for k, v in spec.when.items()):
             continue
         if spec.type == "categorical":
             params[key] = trial.suggest_categorical(key, list(spec.choices))
         elif spec.type == "int":
-            params[key] = trial.suggest_int(key, int(spec.low), int(spec.high),
-                                            step=int(spec.step or 1), log=spec.log)
+            params[key] = trial.suggest_int(
+                key, int(spec.low), int(spec.high), step=int(spec.step or 1), log=spec.log
+            )
         else:
-            params[key] = trial.suggest_float(key, float(spec.low), float(spec.high),
-                                              step=spec.step, log=spec.log)
+            params[key] = trial.suggest_float(
+                key, float(spec.low), float(spec.high), step=spec.step, log=spec.log
+            )
     return params
 
 
@@ -94,14 +95,20 @@ def fit_kwargs(model: ModelConfig, estimator: Any, y: pd.Series) -> dict:
     """
     from sklearn.base import is_classifier
 
-    if (not model.class_weight or not is_classifier(estimator)
-            or "class_weight" in estimator.get_params(deep=False)):
+    if (
+        not model.class_weight
+        or not is_classifier(estimator)
+        or "class_weight" in estimator.get_params(deep=False)
+    ):
         return {}
     if not _accepts_sample_weight(estimator):
         if model.name not in _WARNED_NO_WEIGHTS:
             _WARNED_NO_WEIGHTS.add(model.name)
-            log.warning("model.class_weight=%s is ignored: %s takes neither class_weight nor "
-                        "sample_weight", model.class_weight, type(estimator).__name__)
+            log.warning(
+                "model.class_weight=%s is ignored: %s takes neither class_weight nor sample_weight",
+                model.class_weight,
+                type(estimator).__name__,
+            )
         return {}
     from sklearn.utils.class_weight import compute_sample_weight
 
@@ -116,7 +123,8 @@ def _accepts_sample_weight(estimator: Any) -> bool:
 
     parameters = inspect.signature(estimator.fit).parameters
     return "sample_weight" in parameters or any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
 
 
 def _is_xgboost(estimator: Any) -> bool:
@@ -137,9 +145,15 @@ def _xgboost_callback(on_round: Any) -> Any:
     return ReportValidationLoss()
 
 
-def early_stopping_split(y: pd.Series, task: str, fraction: float, seed: int, *,
-                         groups: np.ndarray | None = None,
-                         time_ordered: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def early_stopping_split(
+    y: pd.Series,
+    task: str,
+    fraction: float,
+    seed: int,
+    *,
+    groups: np.ndarray | None = None,
+    time_ordered: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
     """(fit, early-stopping) positions within a fold's training rows.
 
     It follows the dataset's split policy, or early stopping would peek across it: the
@@ -156,8 +170,9 @@ def early_stopping_split(y: pd.Series, task: str, fraction: float, seed: int, *,
         splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
         return next(splitter.split(positions, groups=groups))
     stratify = y if task == "classification" and y.value_counts().min() >= 2 else None
-    inner, stop = train_test_split(positions, test_size=fraction, random_state=seed,
-                                   stratify=stratify)
+    inner, stop = train_test_split(
+        positions, test_size=fraction, random_state=seed, stratify=stratify
+    )
     return inner, stop
 
 
@@ -170,9 +185,20 @@ class CrossValidatedObjective:
     (``rounds_fold<k>``, ``rounds_trained``), so a pruned trial shows where it stopped.
     """
 
-    def __init__(self, *, model: ModelConfig, make_preprocessor: Any, X: pd.DataFrame,
-                 y: pd.Series, task: str, metric: str, folds: list, seed: int,
-                 groups: np.ndarray | None = None, time_ordered: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        model: ModelConfig,
+        make_preprocessor: Any,
+        X: pd.DataFrame,
+        y: pd.Series,
+        task: str,
+        metric: str,
+        folds: list,
+        seed: int,
+        groups: np.ndarray | None = None,
+        time_ordered: bool = False,
+    ) -> None:
         self.model, self.make_preprocessor = model, make_preprocessor
         self.X, self.y, self.task, self.metric = X, y, task, metric
         self.folds, self.seed = folds, seed
@@ -193,13 +219,13 @@ class CrossValidatedObjective:
             X_va, y_va = self.X.iloc[valid_idx], self.y.iloc[valid_idx]
             try:
                 if self.model.iterative:
-                    pipeline, rounds = self._fit_iterative(trial, fold, params, X_tr, y_tr,
-                                                           trained)
+                    pipeline, rounds = self._fit_iterative(trial, fold, params, X_tr, y_tr, trained)
                     best_rounds.append(rounds)
                 else:
                     pipeline = self.build_pipeline(params)
-                    pipeline.fit(X_tr, y_tr, **self._prefixed(fit_kwargs(
-                        self.model, pipeline[-1], y_tr)))
+                    pipeline.fit(
+                        X_tr, y_tr, **self._prefixed(fit_kwargs(self.model, pipeline[-1], y_tr))
+                    )
                 scores.append(score(self.metric, pipeline, X_va, y_va))
             except optuna.TrialPruned:
                 self._record_rounds(trial, trained)
@@ -241,8 +267,7 @@ class CrossValidatedObjective:
                 estimator.set_params(early_stopping_rounds=None)
         return Pipeline([("preprocess", self.make_preprocessor()), ("model", estimator)])
 
-    def refit(self, params: dict, best_rounds: int | None, X: pd.DataFrame,
-              y: pd.Series) -> Any:
+    def refit(self, params: dict, best_rounds: int | None, X: pd.DataFrame, y: pd.Series) -> Any:
         """The final pipeline on all training rows, with the rounds CV found best."""
         pipeline = self.build_pipeline(params, n_rounds=best_rounds)
         return pipeline.fit(X, y, **self._prefixed(fit_kwargs(self.model, pipeline[-1], y)))
@@ -251,9 +276,15 @@ class CrossValidatedObjective:
     def _prefixed(kwargs: dict) -> dict:
         return {f"model__{k}": v for k, v in kwargs.items()}
 
-    def _fit_iterative(self, trial: optuna.Trial, fold: int, params: dict,
-                       X_tr: pd.DataFrame, y_tr: pd.Series,
-                       trained: list[int]) -> tuple[Any, int]:
+    def _fit_iterative(
+        self,
+        trial: optuna.Trial,
+        fold: int,
+        params: dict,
+        X_tr: pd.DataFrame,
+        y_tr: pd.Series,
+        trained: list[int],
+    ) -> tuple[Any, int]:
         """Early stopping on an inner split of the fold's training rows, pruned as it goes.
 
         Appends the rounds this fold ran to `trained` (updated every round, so a pruned
@@ -263,9 +294,14 @@ class CrossValidatedObjective:
 
         settings = self.model.iterative
         groups = None if self.groups is None else self.groups[self.folds[fold][0]]
-        inner, stop = early_stopping_split(y_tr, self.task, settings.validation_fraction,
-                                           self.seed, groups=groups,
-                                           time_ordered=self.time_ordered)
+        inner, stop = early_stopping_split(
+            y_tr,
+            self.task,
+            settings.validation_fraction,
+            self.seed,
+            groups=groups,
+            time_ordered=self.time_ordered,
+        )
         X_in, X_es = X_tr.iloc[inner], X_tr.iloc[stop]
         y_in, y_es = y_tr.iloc[inner], y_tr.iloc[stop]
         preprocessor = self.make_preprocessor().fit(X_in, y_in)
@@ -277,8 +313,10 @@ class CrossValidatedObjective:
             trained[-1] = round_ + 1
             if round_ % settings.report_every:
                 return False
-            trial.report(-self.sign * loss if math.isfinite(loss) else float("nan"),
-                         fold * STEP_STRIDE + round_)
+            trial.report(
+                -self.sign * loss if math.isfinite(loss) else float("nan"),
+                fold * STEP_STRIDE + round_,
+            )
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at fold {fold + 1}, round {round_ + 1}")
             return False
@@ -288,8 +326,9 @@ class CrossValidatedObjective:
         estimator.set_params(early_stopping_rounds=settings.early_stopping_rounds)
         if _is_xgboost(estimator):
             if "sample_weight" in kwargs:  # the validation loss weighs classes alike
-                kwargs["sample_weight_eval_set"] = [fit_kwargs(self.model, estimator,
-                                                               y_es)["sample_weight"]]
+                kwargs["sample_weight_eval_set"] = [
+                    fit_kwargs(self.model, estimator, y_es)["sample_weight"]
+                ]
             estimator.set_params(callbacks=[_xgboost_callback(on_round)])
             try:
                 estimator.fit(Xt_in, y_in, eval_set=eval_set, verbose=False, **kwargs)
@@ -306,29 +345,44 @@ class CrossValidatedObjective:
 
 def study_name(prefix: str, *parts: Any) -> str:
     """Same experiment + data + model + space -> same name, so a rerun resumes that study."""
-    payload = json.dumps([asdict(p) if hasattr(p, "__dataclass_fields__") else p
-                          for p in parts], sort_keys=True, default=str)
+    payload = json.dumps(
+        [asdict(p) if hasattr(p, "__dataclass_fields__") else p for p in parts],
+        sort_keys=True,
+        default=str,
+    )
     return f"{prefix}-{hashlib.sha256(payload.encode()).hexdigest()[:8]}"
 
 
-def open_study(search: SearchConfig, name: str, direction: str, seed: int,
-               default_journal: Path) -> optuna.Study:
+def open_study(
+    search: SearchConfig, name: str, direction: str, seed: int, default_journal: Path
+) -> optuna.Study:
     """Create or load the study (resumable by name) in the configured storage."""
     # The progress bar reports each trial; Optuna's own per-trial log lines would repeat it.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = _storage(search.storage, default_journal)
     if search.sampler == "tpe":
-        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=search.n_startup_trials,
-                                             multivariate=True, group=True)
+        sampler = optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=search.n_startup_trials, multivariate=True, group=True
+        )
     else:
         sampler = optuna.samplers.RandomSampler(seed=seed)
-    pruner = (optuna.pruners.MedianPruner(n_startup_trials=search.n_startup_trials,
-                                          n_warmup_steps=PRUNING_WARMUP_STEPS)
-              if search.pruner == "median" else optuna.pruners.NopPruner())
+    pruner = (
+        optuna.pruners.MedianPruner(
+            n_startup_trials=search.n_startup_trials, n_warmup_steps=PRUNING_WARMUP_STEPS
+        )
+        if search.pruner == "median"
+        else optuna.pruners.NopPruner()
+    )
     try:
-        return optuna.create_study(study_name=name, storage=storage, sampler=sampler,
-                                   pruner=pruner, direction=direction, load_if_exists=True)
+        return optuna.create_study(
+            study_name=name,
+            storage=storage,
+            sampler=sampler,
+            pruner=pruner,
+            direction=direction,
+            load_if_exists=True,
+        )
     except ValueError as error:  # e.g. an existing study with the other direction
         raise MlengineError(f"Cannot open study '{name}': {error}") from None
 
@@ -346,12 +400,16 @@ def _storage(url: str | None, default_journal: Path) -> Any:
     try:
         return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
     except Exception as error:  # noqa: BLE001 - drivers raise their own types
-        raise MlengineError(f"Cannot open Optuna storage {redact(url)}: "
-                            f"{str(error).splitlines()[0]}") from None
+        raise MlengineError(
+            f"Cannot open Optuna storage {redact(url)}: {str(error).splitlines()[0]}"
+        ) from None
 
 
 def finished_trials(study: optuna.Study) -> int:
     """Trials that count toward n_trials: every one that ended, whatever its state."""
-    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
-            optuna.trial.TrialState.FAIL)
+    done = (
+        optuna.trial.TrialState.COMPLETE,
+        optuna.trial.TrialState.PRUNED,
+        optuna.trial.TrialState.FAIL,
+    )
     return len(study.get_trials(deepcopy=False, states=done))

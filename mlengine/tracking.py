@@ -14,8 +14,17 @@ from typing import Any
 
 from mlengine.config import MlengineError
 
-TRACKED_PACKAGES = ("mlengine", "scikit-learn", "xgboost", "torch", "optuna", "mlflow",
-                    "pandas", "numpy", "hydra-core")
+TRACKED_PACKAGES = (
+    "mlengine",
+    "scikit-learn",
+    "xgboost",
+    "torch",
+    "optuna",
+    "mlflow",
+    "pandas",
+    "numpy",
+    "hydra-core",
+)
 _SECRET = re.compile(r"(://[^:/@]+:)[^@/]+@")
 
 
@@ -55,8 +64,9 @@ def package_versions() -> dict[str, str]:
 
 def git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, check=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -97,13 +107,19 @@ class Tracker:
                 self.client = MlflowClient(self.uri)
                 self.client.search_experiments(max_results=1)  # creates a new store's schema
                 experiment = self.client.get_experiment_by_name(experiment_name)
-                self.experiment_id = (experiment.experiment_id if experiment else
-                                      self.client.create_experiment(
-                                          experiment_name, self._artifact_location(artifact_root)))
+                self.experiment_id = (
+                    experiment.experiment_id
+                    if experiment
+                    else self.client.create_experiment(
+                        experiment_name, self._artifact_location(artifact_root)
+                    )
+                )
         except Exception as error:  # noqa: BLE001 - stores raise many types
             reason = redact(str(error).splitlines()[0] if str(error) else type(error).__name__)
-            raise MlengineError(f"MLflow tracking store {redact(self.uri)} is unreachable: "
-                                f"{reason} (check tracking.uri)") from None
+            raise MlengineError(
+                f"MLflow tracking store {redact(self.uri)} is unreachable: "
+                f"{reason} (check tracking.uri)"
+            ) from None
         self.parent_id: str | None = None
 
     def _artifact_location(self, artifact_root: Path) -> str | None:
@@ -135,7 +151,7 @@ class Tracker:
 
         items = [Param(k[:250], redact(str(v))[:6000]) for k, v in params.items()]
         for start in range(0, len(items), 100):  # MLflow takes at most 100 params a batch
-            self.client.log_batch(self.parent_id, params=items[start:start + 100])
+            self.client.log_batch(self.parent_id, params=items[start : start + 100])
 
     def log_metrics(self, metrics: Mapping[str, float]) -> None:
         from mlflow.entities import Metric
@@ -161,9 +177,12 @@ class Tracker:
         start = int(trial.datetime_start.timestamp() * 1000)
         end = int((trial.datetime_complete or trial.datetime_start).timestamp() * 1000)
         name = f"trial-{trial.number:03d}"
-        run = self.client.create_run(self.experiment_id, start_time=start, run_name=name,
-                                     tags={MLFLOW_PARENT_RUN_ID: self.parent_id,
-                                           MLFLOW_RUN_NAME: name})
+        run = self.client.create_run(
+            self.experiment_id,
+            start_time=start,
+            run_name=name,
+            tags={MLFLOW_PARENT_RUN_ID: self.parent_id, MLFLOW_RUN_NAME: name},
+        )
         metrics = {"fit_seconds": (end - start) / 1000}
         if trial.state == TrialState.COMPLETE and trial.value is not None:
             metrics[f"cv_{metric}"] = trial.value
@@ -177,8 +196,10 @@ class Tracker:
             run.info.run_id,
             metrics=[Metric(k, float(v), end, 0) for k, v in metrics.items()],
             params=[Param(k, str(v)) for k, v in trial.params.items()],
-            tags=[RunTag(k, v) for k, v in tags.items()])
+            tags=[RunTag(k, v) for k, v in tags.items()],
+        )
         status = {TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "KILLED"}.get(
-            trial.state, "FAILED")
+            trial.state, "FAILED"
+        )
         self.client.set_terminated(run.info.run_id, status, end_time=end)
         return run.info.run_id

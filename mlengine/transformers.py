@@ -35,12 +35,16 @@ def _check_input(estimator: BaseEstimator, X: Any, *, reset: bool) -> Any:
     if not isinstance(X, pd.DataFrame | np.ndarray):
         X = np.asarray(X, dtype=object if isinstance(X, list | tuple) else None)
     if X.ndim != 2:
-        raise ValueError(f"{name} expected a 2D array, got {X.ndim}D instead. Reshape your data "
-                         "with X.reshape(-1, 1) for a single column.")
+        raise ValueError(
+            f"{name} expected a 2D array, got {X.ndim}D instead. Reshape your data "
+            "with X.reshape(-1, 1) for a single column."
+        )
     for axis, what in ((0, "sample"), (1, "feature")):
         if X.shape[axis] == 0:
-            raise ValueError(f"Found array with 0 {what}(s) (shape={X.shape}) while a minimum "
-                             f"of 1 is required by {name}.")
+            raise ValueError(
+                f"Found array with 0 {what}(s) (shape={X.shape}) while a minimum "
+                f"of 1 is required by {name}."
+            )
     if isinstance(X, np.ndarray) and np.iscomplexobj(X):
         raise ValueError("Complex data not supported")
     validate_data(estimator, X, skip_check_array=True, reset=reset)
@@ -157,9 +161,14 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "parts_")
         names = _input_names(self) if input_features is None else list(input_features)
-        return np.asarray([f"{name}_{part}" for name, parts in zip(names, self.parts_,
-                                                                    strict=True)
-                           for part in parts], dtype=object)
+        return np.asarray(
+            [
+                f"{name}_{part}"
+                for name, parts in zip(names, self.parts_, strict=True)
+                for part in parts
+            ],
+            dtype=object,
+        )
 
     @staticmethod
     def _detect(column: pd.Series) -> list[str]:
@@ -173,7 +182,10 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
         if pd.api.types.is_datetime64_any_dtype(column.dtype):
             return coerce.naive_datetimes(column)
         if column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) in (
-                "datetime", "datetime64", "date"):
+            "datetime",
+            "datetime64",
+            "date",
+        ):
             return coerce.naive_datetimes(pd.to_datetime(column, errors="coerce", utc=True))
         strings = coerce.clean_strings(coerce.arrow_strings(column)).to_pandas()
         return coerce.parse_dates(strings, formats)
@@ -225,8 +237,9 @@ class TextTfidf(TransformerMixin, BaseEstimator):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         X = _check_input(self, X, reset=True)
-        vectorizer = TfidfVectorizer(max_features=self.max_features, sublinear_tf=True,
-                                     dtype=np.float32)
+        vectorizer = TfidfVectorizer(
+            max_features=self.max_features, sublinear_tf=True, dtype=np.float32
+        )
         try:
             self.vectorizer_: TfidfVectorizer | None = vectorizer.fit(self._documents(X))
         except ValueError:  # empty vocabulary: nothing but stop words, numbers or blanks
@@ -247,8 +260,9 @@ class TextTfidf(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "vectorizer_")
         prefix = "_".join(_input_names(self) if input_features is None else input_features)
-        terms = ["<empty>"] if self.vectorizer_ is None else \
-            self.vectorizer_.get_feature_names_out()
+        terms = (
+            ["<empty>"] if self.vectorizer_ is None else self.vectorizer_.get_feature_names_out()
+        )
         return np.asarray([f"{prefix}__{term}" for term in terms], dtype=object)
 
     @staticmethod
@@ -290,9 +304,10 @@ class NativeCategories(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X = _check_input(self, X, reset=False)
         names = _input_names(self)
         index = X.index if isinstance(X, pd.DataFrame) else None
-        data = {name: pd.Categorical(coerce.to_categories(column), categories=categories)
-                for name, column, categories in zip(names, _columns(X), self.categories_,
-                                                    strict=True)}
+        data = {
+            name: pd.Categorical(coerce.to_categories(column), categories=categories)
+            for name, column, categories in zip(names, _columns(X), self.categories_, strict=True)
+        }
         return pd.DataFrame(data, index=index)
 
     def __sklearn_tags__(self) -> Any:

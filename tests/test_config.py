@@ -58,17 +58,20 @@ def test_experiment_composes(experiment: str) -> None:
     assert conf.experiment_name
 
 
-@pytest.mark.parametrize(("override", "key"), [
-    ("search.n_trials=-1", "search.n_trials"),
-    ("search.n_trials=0", "search.n_trials"),
-    ("search.cv_folds=1", "search.cv_folds"),
-    ("dataset.test_size=1.5", "dataset.test_size"),
-    ("dataset.task=clustering", "dataset.task"),
-    ("search.metric=auc", "search.metric"),
-    ("model.search_space.max_depth.low=20", "model.search_space.max_depth"),
-    ("export.name=../escape", "export.name"),
-    ("model.class_weight=heavy", "model.class_weight"),
-])
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("search.n_trials=-1", "search.n_trials"),
+        ("search.n_trials=0", "search.n_trials"),
+        ("search.cv_folds=1", "search.cv_folds"),
+        ("dataset.test_size=1.5", "dataset.test_size"),
+        ("dataset.task=clustering", "dataset.task"),
+        ("search.metric=auc", "search.metric"),
+        ("model.search_space.max_depth.low=20", "model.search_space.max_depth"),
+        ("export.name=../escape", "export.name"),
+        ("model.class_weight=heavy", "model.class_weight"),
+    ],
+)
 def test_bad_values_are_refused_naming_the_key(override: str, key: str) -> None:
     with pytest.raises(ConfigError) as error:
         validate(_compose([override]))
@@ -78,14 +81,22 @@ def test_bad_values_are_refused_naming_the_key(override: str, key: str) -> None:
 
 def test_conditional_reference_must_exist() -> None:
     with pytest.raises(ConfigError, match="solver"):
-        ModelConfig(name="m", classifier={"_target_": "x"}, search_space={
-            "penalty": ParamSpec(type="categorical", choices=["l1"], when={"solver": "saga"})})
+        ModelConfig(
+            name="m",
+            classifier={"_target_": "x"},
+            search_space={
+                "penalty": ParamSpec(type="categorical", choices=["l1"], when={"solver": "saga"})
+            },
+        )
 
 
 def test_experiments_compose_with_their_overrides() -> None:
     conf = validate(_compose(["+experiment=wine_random_forest"]))
     assert (conf.dataset.name, conf.model.name, conf.search.n_trials) == (
-        "wine", "random_forest", 30)
+        "wine",
+        "random_forest",
+        30,
+    )
 
 
 @pytest.mark.slow
@@ -95,21 +106,54 @@ def test_wheel_install_finds_its_configs(tmp_path: Path) -> None:
     import sys
     import zipfile
 
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp_path / "dist"), str(REPO)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(REPO),
+        ],
+        check=True,
+    )
     wheel = next((tmp_path / "dist").glob("mlengine-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {p.relative_to(CONF).as_posix() for p in CONF.rglob("*.yaml")}
     assert {f"mlengine/conf/{name}" for name in shipped} <= names
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
-                    str(target), str(wheel)], check=True)
-    probe = ("from mlengine.cli import config_dir; from hydra import compose, "
-             "initialize_config_dir\nwith initialize_config_dir(config_dir=str(config_dir()), "
-             "version_base='1.3'):\n    cfg = compose('config', overrides=['model=random_forest'])"
-             "\nprint(config_dir()); print(cfg.model.name)")
-    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, check=True, text=True,
-                         capture_output=True, env={"PYTHONPATH": str(target), "PATH": ""})
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+    )
+    probe = (
+        "from mlengine.cli import config_dir; from hydra import compose, "
+        "initialize_config_dir\nwith initialize_config_dir(config_dir=str(config_dir()), "
+        "version_base='1.3'):\n    cfg = compose('config', overrides=['model=random_forest'])"
+        "\nprint(config_dir()); print(cfg.model.name)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        check=True,
+        text=True,
+        capture_output=True,
+        env={"PYTHONPATH": str(target), "PATH": ""},
+    )
     where, model = out.stdout.split()
     assert Path(where) == target / "mlengine" / "conf"
     assert model == "random_forest"

@@ -26,14 +26,29 @@ from mlengine.data import (
 from tests.conftest import run_cli
 
 EXPECTED_KINDS = {
-    "customer_id": "id", "order_ref": "id", "amount": "numeric", "discount": "numeric",
-    "score": "numeric", "mixed": "numeric", "color": "categorical", "rating": "categorical",
-    "is_member": "boolean", "active": "boolean", "signup": "datetime", "last_seen": "datetime",
-    "mixed_dates": "datetime", "country": "categorical", "empty": "categorical",
+    "customer_id": "id",
+    "order_ref": "id",
+    "amount": "numeric",
+    "discount": "numeric",
+    "score": "numeric",
+    "mixed": "numeric",
+    "color": "categorical",
+    "rating": "categorical",
+    "is_member": "boolean",
+    "active": "boolean",
+    "signup": "datetime",
+    "last_seen": "datetime",
+    "mixed_dates": "datetime",
+    "country": "categorical",
+    "empty": "categorical",
     "review": "text",
 }
-EXPECTED_DROPS = {"customer_id": "ID-like", "order_ref": "ID-like", "country": "constant",
-                  "empty": "all values missing"}
+EXPECTED_DROPS = {
+    "customer_id": "ID-like",
+    "order_ref": "ID-like",
+    "country": "constant",
+    "empty": "all values missing",
+}
 N_MISSING_TARGET = 3 + 2  # None and "?" labels
 
 
@@ -51,27 +66,31 @@ def messy_frame(n: int = 1200, seed: int = 0, n_texts: int | None = None) -> pd.
     texts = [" ".join(words[rng.integers(0, 8, 4)]) + f" order{i}" for i in range(n_texts)]
     days = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
     risk = (amount > 45_000).astype(int) + (score > 0.5) + (color == "red")
-    frame = pd.DataFrame({
-        "customer_id": np.arange(n) + 10_000,
-        "order_ref": [f"{v:016x}" for v in rng.integers(0, 2**62, n)],
-        "amount": pd.Series([f"{v:,}" for v in amount], dtype=object),
-        "discount": [f"{v}%" for v in rng.integers(0, 60, n)],
-        "score": score,
-        "mixed": pd.Series(rng.integers(0, 100, n), dtype=object),
-        "color": color.astype(object),
-        "rating": rng.integers(1, 6, n),
-        "is_member": rng.choice(["yes", "no", "Yes", "NO"], n),
-        "active": rng.random(n) < 0.5,
-        "signup": days.strftime("%Y-%m-%d"),
-        "last_seen": (days + pd.to_timedelta(rng.integers(0, 24, n), unit="h")).strftime(
-            "%d/%m/%Y %H:%M"),
-        "mixed_dates": np.where(np.arange(n) % 2 == 0, days.strftime("%Y-%m-%d"),
-                                days.strftime("%d/%m/%Y")),
-        "country": "NL",
-        "empty": pd.Series([None] * n, dtype=object),
-        "review": np.asarray(texts, dtype=object)[np.arange(n) % n_texts],
-        "churn": np.where(risk >= 2, "leave", "stay").astype(object),
-    })
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.arange(n) + 10_000,
+            "order_ref": [f"{v:016x}" for v in rng.integers(0, 2**62, n)],
+            "amount": pd.Series([f"{v:,}" for v in amount], dtype=object),
+            "discount": [f"{v}%" for v in rng.integers(0, 60, n)],
+            "score": score,
+            "mixed": pd.Series(rng.integers(0, 100, n), dtype=object),
+            "color": color.astype(object),
+            "rating": rng.integers(1, 6, n),
+            "is_member": rng.choice(["yes", "no", "Yes", "NO"], n),
+            "active": rng.random(n) < 0.5,
+            "signup": days.strftime("%Y-%m-%d"),
+            "last_seen": (days + pd.to_timedelta(rng.integers(0, 24, n), unit="h")).strftime(
+                "%d/%m/%Y %H:%M"
+            ),
+            "mixed_dates": np.where(
+                np.arange(n) % 2 == 0, days.strftime("%Y-%m-%d"), days.strftime("%d/%m/%Y")
+            ),
+            "country": "NL",
+            "empty": pd.Series([None] * n, dtype=object),
+            "review": np.asarray(texts, dtype=object)[np.arange(n) % n_texts],
+            "churn": np.where(risk >= 2, "leave", "stay").astype(object),
+        }
+    )
     frame.loc[::17, "amount"] = "?"
     frame.loc[5::23, "amount"] = "NA"
     frame.loc[::31, "discount"] = "n/a"
@@ -115,8 +134,10 @@ def test_messy_frame_is_typed_cleaned_and_its_unusable_columns_reported() -> Non
     row = kept.index[kept["amount"].str.contains(",", na=False)][0]
     assert X["amount"][row] == float(kept["amount"][row].replace(",", ""))
     assert X["amount"].isna().sum() == kept["amount"].isin(["?", "NA"]).sum()
-    assert X["discount"].max() < 1.0 and X["discount"].isna().sum() == (
-        kept["discount"] == "n/a").sum()
+    assert (
+        X["discount"].max() < 1.0
+        and X["discount"].isna().sum() == (kept["discount"] == "n/a").sum()
+    )
     assert np.isinf(X["score"]).sum() == np.isinf(kept["score"].astype(float)).sum()
     assert X["mixed"].isna().sum() == (kept["mixed"] == "?").sum()
     # text trimmed, markers missing; booleans 1/0 with blanks missing
@@ -159,8 +180,9 @@ def test_parquet_and_gzip_csv_load(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("delimiter", [";", "\t", "|"])
 def test_delimiter_is_detected(tmp_path: Path, delimiter: str) -> None:
-    frame = pd.DataFrame({"price": ["1,5", "2,5", "3,0"] * 20, "city": ["a b", "c", "d"] * 20,
-                          "y": [0, 1, 1] * 20})
+    frame = pd.DataFrame(
+        {"price": ["1,5", "2,5", "3,0"] * 20, "city": ["a b", "c", "d"] * 20, "y": [0, 1, 1] * 20}
+    )
     path = tmp_path / "semi.csv"
     frame.to_csv(path, sep=delimiter, index=False)
     table = read_table(path)
@@ -182,8 +204,9 @@ def test_configured_delimiter_encoding_and_missing_markers(tmp_path: Path) -> No
     path = tmp_path / "odd.txt"
     rows = "".join(f"{i}:{'unknown' if i % 5 == 0 else i * 1.5}:{i % 2}\n" for i in range(60))
     path.write_bytes(("a:b:y\n" + rows).encode("latin-1"))
-    ds = load_dataset(_file_cfg(path, target="y", delimiter=":", encoding="latin-1",
-                                na_values=["unknown"]))
+    ds = load_dataset(
+        _file_cfg(path, target="y", delimiter=":", encoding="latin-1", na_values=["unknown"])
+    )
     assert ds.column_types["b"] == "numeric" and ds.X["b"].isna().sum() == 12
 
 
@@ -193,7 +216,8 @@ def test_a_late_oddity_beyond_the_first_block_is_still_read(tmp_path: Path) -> N
     values = np.arange(n).astype(str).astype(object)
     values[-1], values[-2] = "?", "n.a."
     pd.DataFrame({"x": values, "z": np.arange(n) % 7, "y": np.arange(n) % 2}).to_csv(
-        tmp_path / "late.csv", index=False)
+        tmp_path / "late.csv", index=False
+    )
     ds = load_dataset(_file_cfg(tmp_path / "late.csv", target="y"))
     assert ds.column_types["x"] != "categorical"
     assert ds.X["x"].isna().sum() == 2 and ds.X["x"].iloc[0] == 0
@@ -214,28 +238,41 @@ def test_quoted_newlines_duplicate_and_blank_headers(tmp_path: Path) -> None:
 def test_id_like_and_code_columns() -> None:
     n = 200
     rng = np.random.default_rng(1)
-    X = pd.DataFrame({
-        "counter": np.arange(n),
-        "shuffled_counter": rng.permutation(n) + 7,
-        "user_id": rng.choice(10**9, n, replace=False),
-        "uuid": [f"{rng.integers(2**31):08x}-1234-4abc-8def-{i:012x}" for i in range(n)],
-        "price": rng.normal(100, 10, n).round(6),
-        "codes": rng.integers(1, 9, n),
-        "zero_one": rng.integers(0, 2, n),
-        "counts": rng.integers(0, 60, n),
-        "city": rng.choice([f"city{i}" for i in range(30)], n),
-    })
+    X = pd.DataFrame(
+        {
+            "counter": np.arange(n),
+            "shuffled_counter": rng.permutation(n) + 7,
+            "user_id": rng.choice(10**9, n, replace=False),
+            "uuid": [f"{rng.integers(2**31):08x}-1234-4abc-8def-{i:012x}" for i in range(n)],
+            "price": rng.normal(100, 10, n).round(6),
+            "codes": rng.integers(1, 9, n),
+            "zero_one": rng.integers(0, 2, n),
+            "counts": rng.integers(0, 60, n),
+            "city": rng.choice([f"city{i}" for i in range(30)], n),
+        }
+    )
     assert infer_column_types(X) == {
-        "counter": "id", "shuffled_counter": "id", "user_id": "id", "uuid": "id",
-        "price": "numeric", "codes": "categorical", "zero_one": "boolean",
-        "counts": "numeric", "city": "categorical"}
+        "counter": "id",
+        "shuffled_counter": "id",
+        "user_id": "id",
+        "uuid": "id",
+        "price": "numeric",
+        "codes": "categorical",
+        "zero_one": "boolean",
+        "counts": "numeric",
+        "city": "categorical",
+    }
 
 
 def test_column_types_override_converts_the_values() -> None:
-    X = pd.DataFrame({"zip": ["01234", "99999", "01234"] * 10,
-                      "code": [1, 2, 3] * 10, "day": ["20210304", "20210305", None] * 10})
-    typed, kinds = type_columns(X, {"zip": "categorical", "code": "numeric",
-                                    "day": "datetime"})
+    X = pd.DataFrame(
+        {
+            "zip": ["01234", "99999", "01234"] * 10,
+            "code": [1, 2, 3] * 10,
+            "day": ["20210304", "20210305", None] * 10,
+        }
+    )
+    typed, kinds = type_columns(X, {"zip": "categorical", "code": "numeric", "day": "datetime"})
     assert kinds == {"zip": "categorical", "code": "numeric", "day": "datetime"}
     assert typed["zip"].iloc[0] == "01234" and typed["code"].dtype == np.float64
     assert typed["day"].iloc[0] == pd.Timestamp("2021-03-04") and typed["day"].isna().sum() == 10
@@ -249,16 +286,19 @@ def test_unknown_column_in_overrides_names_it() -> None:
 # ---------------------------------------------------------------------------------------------
 # Target and task
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("values", "task"), [
-    (["a", "b", "c"] * 10, "classification"),
-    ([True, False] * 15, "classification"),
-    ([0, 1, 2] * 10, "classification"),
-    ([0.0, 1.0] * 15, "classification"),
-    (list(np.linspace(0, 1, 30)), "regression"),
-    (list(range(30)), "regression"),
-    ([f"{v:,}" for v in range(1000, 31000, 1000)], "regression"),
-    (["1", "2"] * 15, "classification"),
-])
+@pytest.mark.parametrize(
+    ("values", "task"),
+    [
+        (["a", "b", "c"] * 10, "classification"),
+        ([True, False] * 15, "classification"),
+        ([0, 1, 2] * 10, "classification"),
+        ([0.0, 1.0] * 15, "classification"),
+        (list(np.linspace(0, 1, 30)), "regression"),
+        (list(range(30)), "regression"),
+        ([f"{v:,}" for v in range(1000, 31000, 1000)], "regression"),
+        (["1", "2"] * 15, "classification"),
+    ],
+)
 def test_task_inference(values: list, task: str) -> None:
     assert infer_task(pd.Series(values)) == task
 
@@ -275,8 +315,9 @@ def test_labels_stay_the_users_own() -> None:
 
 
 def test_regression_target_as_numeric_text() -> None:
-    frame = pd.DataFrame({"x": np.arange(60) % 9,
-                          "price": [f"${v:,}.50" for v in range(10_000, 70_000, 1000)]})
+    frame = pd.DataFrame(
+        {"x": np.arange(60) % 9, "price": [f"${v:,}.50" for v in range(10_000, 70_000, 1000)]}
+    )
     ds = load_dataset(_cfg(target="price"), frame)
     assert ds.task == "regression" and ds.y.iloc[0] == 10_000.5
 
@@ -389,8 +430,11 @@ def test_grouped_split_needs_enough_groups() -> None:
     frame["store"] = np.arange(len(frame)) % 4
     ds = load_dataset(_cfg(split_by="store"), frame)
     X_train, _, y_train, _ = holdout_split(ds, 0.25, 0)
-    with pytest.raises(DataError, match=r"dataset.split_by: .* groups of 'store', fewer than "
-                                        r"search.cv_folds=5"):
+    with pytest.raises(
+        DataError,
+        match=r"dataset.split_by: .* groups of 'store', fewer than "
+        r"search.cv_folds=5",
+    ):
         cv_folds(ds, X_train, y_train, 5, 0)
 
 
@@ -432,18 +476,23 @@ def test_cli_on_a_messy_csv_with_a_10000_category_text_column(workdir: Path) -> 
     frame = messy_frame(12_000, n_texts=10_000)
     assert frame["review"].nunique() == 10_000
     frame.to_csv(workdir / "messy.csv", index=False)
-    saved = _cli_result(workdir, ["dataset.path=messy.csv", "dataset.target=churn",
-                                  "model=logistic_regression"])
+    saved = _cli_result(
+        workdir, ["dataset.path=messy.csv", "dataset.target=churn", "model=logistic_regression"]
+    )
     assert set(saved["dropped_columns"]) == set(EXPECTED_DROPS)
     assert saved["holdout"]["accuracy"] > 0.75
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("fmt", "args"), [
-    ("csv", ["model=random_forest", "dataset.time_column=signup"]),
-    ("parquet", ["model=xgboost", "dataset.split_by=store"]),
-    ("csv", ["model=logistic_regression", "dataset.target=amount", "features.drop=[discount]"]),
-], ids=["time-split", "grouped-parquet", "regression-on-numeric-text"])
+@pytest.mark.parametrize(
+    ("fmt", "args"),
+    [
+        ("csv", ["model=random_forest", "dataset.time_column=signup"]),
+        ("parquet", ["model=xgboost", "dataset.split_by=store"]),
+        ("csv", ["model=logistic_regression", "dataset.target=amount", "features.drop=[discount]"]),
+    ],
+    ids=["time-split", "grouped-parquet", "regression-on-numeric-text"],
+)
 def test_cli_on_messy_tables(workdir: Path, fmt: str, args: list[str]) -> None:
     frame = messy_frame(1500)
     frame["store"] = np.arange(len(frame)) % 50
@@ -453,8 +502,9 @@ def test_cli_on_messy_tables(workdir: Path, fmt: str, args: list[str]) -> None:
     else:
         frame.astype({"mixed": "str"}).to_parquet(path)
     target = "dataset.target=churn" if not any("target" in a for a in args) else None
-    saved = _cli_result(workdir, [f"dataset.path={path.name}", *([target] if target else []),
-                                  *args])
+    saved = _cli_result(
+        workdir, [f"dataset.path={path.name}", *([target] if target else []), *args]
+    )
     assert set(EXPECTED_DROPS) <= set(saved["dropped_columns"])
     if "dataset.split_by=store" in args:
         assert "store" in saved["dropped_columns"]
@@ -476,18 +526,26 @@ def _write_case(workdir: Path, case: str) -> tuple[list[str], str]:
         frame = frame.iloc[:12]
     frame.to_csv(path, index=False)
     target = "chrun" if case == "absent_target" else "churn"
-    expected = {"absent_target": "'chrun'", "all_missing_target": "'churn'",
-                "single_class": "'churn'", "few_rows": "search.cv_folds=5"}[case]
+    expected = {
+        "absent_target": "'chrun'",
+        "all_missing_target": "'churn'",
+        "single_class": "'churn'",
+        "few_rows": "search.cv_folds=5",
+    }[case]
     return [f"dataset.target={target}"], expected
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", ["empty", "absent_target", "all_missing_target",
-                                  "single_class", "few_rows"])
+@pytest.mark.parametrize(
+    "case", ["empty", "absent_target", "all_missing_target", "single_class", "few_rows"]
+)
 def test_cli_user_errors_are_one_clear_line(workdir: Path, case: str) -> None:
     args, expected = _write_case(workdir, case)
-    result = run_cli(["dataset=csv", "dataset.path=data.csv", "eda=off", "search.cv_folds=5",
-                      *args], workdir, timeout=300)
+    result = run_cli(
+        ["dataset=csv", "dataset.path=data.csv", "eda=off", "search.cv_folds=5", *args],
+        workdir,
+        timeout=300,
+    )
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if expected in line]
@@ -502,9 +560,22 @@ def test_load_benchmark_runs_and_stays_within_memory(tmp_path: Path) -> None:
     import sys
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_load.py"
-    out = subprocess.run([sys.executable, str(script), "--rows", "100000", "--cases",
-                          "mlengine", "--path", str(tmp_path / "bench.csv")],
-                         capture_output=True, text=True, timeout=300, check=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--rows",
+            "100000",
+            "--cases",
+            "mlengine",
+            "--path",
+            str(tmp_path / "bench.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
     row = next(line for line in out.splitlines() if line.startswith("mlengine"))
     seconds, frame_mb, peak_mb, ratio, extra = map(float, row.split()[-5:])
     assert frame_mb > 30 and extra < 3.0, out

@@ -22,17 +22,24 @@ def planted(task: str, n: int = 4000, seed: int = 0) -> tuple[pd.DataFrame, pd.S
     strong, weak, medium = rng.normal(size=(3, n))
     z = 2.0 * strong + 0.5 * weak + 1.0 * medium + rng.normal(size=n)
     y = (z > 0).astype(int) if task == "classification" else z
-    X = pd.DataFrame({
-        "strong": strong, "weak": weak, "dup_a": medium, "dup_b": medium.copy(),
-        "leak": y + rng.normal(scale=0.1, size=n),  # the target plus noise
-        "row_id": rng.permutation(n), "const": 7.0,
-    })
+    X = pd.DataFrame(
+        {
+            "strong": strong,
+            "weak": weak,
+            "dup_a": medium,
+            "dup_b": medium.copy(),
+            "leak": y + rng.normal(scale=0.1, size=n),  # the target plus noise
+            "row_id": rng.permutation(n),
+            "const": 7.0,
+        }
+    )
     for i in range(10):
         X[f"noise_{i}"] = rng.normal(size=n)
     X["noise_cat"] = rng.choice(["a", "b", "c", "d"], size=n)
     shifted = z + 2.0 * rng.normal(size=n) > 0
-    X["cat_signal"] = np.where(shifted, rng.choice(["x", "y"], n, p=[0.8, 0.2]),
-                               rng.choice(["x", "y"], n, p=[0.2, 0.8]))
+    X["cat_signal"] = np.where(
+        shifted, rng.choice(["x", "y"], n, p=[0.8, 0.2]), rng.choice(["x", "y"], n, p=[0.2, 0.8])
+    )
     return X, pd.Series(y, name="target")
 
 
@@ -110,8 +117,14 @@ def test_breast_cancer_full_report_flags_no_leakage(tmp_path: Path) -> None:
     best = max(b.mean for b in r.model_advice.baselines)
     assert best > 0.95  # AUC: the baselines actually learn
     paths = r.write(tmp_path)
-    assert {p.name for p in paths} == {"eda.json", "eda.md", "target.png", "missingness.png",
-                                       "relevance.png", "correlation.png"}
+    assert {p.name for p in paths} == {
+        "eda.json",
+        "eda.md",
+        "target.png",
+        "missingness.png",
+        "relevance.png",
+        "correlation.png",
+    }
 
 
 def test_diabetes_flags_no_leakage_and_keeps_conditionally_relevant_sex() -> None:
@@ -147,8 +160,12 @@ def test_classes_coinciding_with_missing_values_are_leakage() -> None:
     rng = np.random.default_rng(2)
     n = 3000
     y = rng.integers(0, 2, size=n)
-    X = pd.DataFrame({"lab_result": np.where(y == 1, np.nan, rng.normal(size=n)),
-                      "age": rng.integers(20, 80, size=n)})
+    X = pd.DataFrame(
+        {
+            "lab_result": np.where(y == 1, np.nan, rng.normal(size=n)),
+            "age": rng.integers(20, 80, size=n),
+        }
+    )
     r = run_eda(X, pd.Series(y), "classification", FAST)
     assert r.leaking_columns() == ["lab_result"]
     assert "missing exactly when" in r.leakage[0].exact_relation
@@ -178,8 +195,9 @@ def test_strong_but_imperfect_features_are_not_leakage() -> None:
     X = pd.DataFrame({"x": x})
     r = run_eda(X, pd.Series(x + rng.normal(scale=0.45, size=3000)), "regression", FAST)
     assert r.leakage == []
-    r = run_eda(X, pd.Series((x + rng.normal(scale=0.3, size=3000) > 0).astype(int)),
-                "classification", FAST)
+    r = run_eda(
+        X, pd.Series((x + rng.normal(scale=0.3, size=3000) > 0).astype(int)), "classification", FAST
+    )
     assert r.leakage == []
 
 
@@ -197,13 +215,16 @@ def test_multiclass_lookup_table_is_leakage() -> None:
 def test_repeated_entity_id_suggests_group_split() -> None:
     rng = np.random.default_rng(7)
     n = 3000
-    X = pd.DataFrame({
-        "patient_id": rng.integers(0, 300, size=n),
-        "age": rng.integers(18, 90, size=n),  # repeated integers, but a quantity
-        "city": rng.choice([f"city {chr(65 + i % 26)}{chr(97 + i // 26)}" for i in range(120)],
-                           size=n),
-        "x": rng.normal(size=n),
-    })
+    X = pd.DataFrame(
+        {
+            "patient_id": rng.integers(0, 300, size=n),
+            "age": rng.integers(18, 90, size=n),  # repeated integers, but a quantity
+            "city": rng.choice(
+                [f"city {chr(65 + i % 26)}{chr(97 + i // 26)}" for i in range(120)], size=n
+            ),
+            "x": rng.normal(size=n),
+        }
+    )
     r = run_eda(X, pd.Series(rng.normal(size=n)), "regression", FAST)
     [f] = finding(r, "repeated_entity")
     assert f.columns == ["patient_id"] and f.severity == "warn"
@@ -216,13 +237,15 @@ def test_repeated_entity_id_suggests_group_split() -> None:
 def test_data_quality_checks() -> None:
     rng = np.random.default_rng(8)
     n = 2000
-    X = pd.DataFrame({
-        "mixed": pd.Series([1, "a", 2.5, "b"] * (n // 4), dtype=object),
-        "ratio": np.where(rng.random(n) < 0.01, np.inf, rng.normal(size=n)),
-        "mostly_missing": np.where(rng.random(n) < 0.7, np.nan, 1.0 + rng.random(n)),
-        "rare": np.where(rng.random(n) < 0.995, 0, 1),
-        "x": rng.normal(size=n),
-    })
+    X = pd.DataFrame(
+        {
+            "mixed": pd.Series([1, "a", 2.5, "b"] * (n // 4), dtype=object),
+            "ratio": np.where(rng.random(n) < 0.01, np.inf, rng.normal(size=n)),
+            "mostly_missing": np.where(rng.random(n) < 0.7, np.nan, 1.0 + rng.random(n)),
+            "rare": np.where(rng.random(n) < 0.995, 0, 1),
+            "x": rng.normal(size=n),
+        }
+    )
     X = pd.concat([X, X.iloc[:50]], ignore_index=True)  # 50 duplicate rows
     y = pd.Series(np.exp(rng.normal(size=len(X)) * 1.5))  # log-normal target
     r = run_eda(X, y, "regression", FAST, n_missing_target=40)
@@ -240,18 +263,24 @@ def test_data_quality_checks() -> None:
     profile = {c.name: c for c in r.columns}
     assert profile["ratio"].n_infinite == int(np.isinf(X["ratio"]).sum())
     assert profile["mostly_missing"].missing_share == pytest.approx(
-        X["mostly_missing"].isna().mean(), abs=1e-6)
+        X["mostly_missing"].isna().mean(), abs=1e-6
+    )
 
 
 def test_imbalanced_classification_warns_and_sample_is_stratified() -> None:
     rng = np.random.default_rng(9)
     n = 20_000
     y = pd.Series(np.where(rng.random(n) < 0.03, "fraud", "ok"))
-    X = pd.DataFrame({"x": rng.normal(size=n) + (y == "fraud") * 1.0,
-                      "when": pd.Timestamp("2024-01-01") + pd.to_timedelta(
-                          rng.integers(0, 10**6, n), unit="s")})
-    r = run_eda(X, y, "classification", EdaSettings(sample_rows=2_000, run_baselines=False,
-                                                    plots=False))
+    X = pd.DataFrame(
+        {
+            "x": rng.normal(size=n) + (y == "fraud") * 1.0,
+            "when": pd.Timestamp("2024-01-01")
+            + pd.to_timedelta(rng.integers(0, 10**6, n), unit="s"),
+        }
+    )
+    r = run_eda(
+        X, y, "classification", EdaSettings(sample_rows=2_000, run_baselines=False, plots=False)
+    )
     assert r.sampled and 1_900 <= r.n_rows_used <= 2_100
     assert finding(r, "sampling")[0].evidence["n_rows_used"] == r.n_rows_used
     warn = [f for f in finding(r, "target_distribution") if f.severity == "warn"]
@@ -264,13 +293,23 @@ def test_column_types_from_the_loader_are_used() -> None:
     rng = np.random.default_rng(10)
     n = 1000
     X = pd.DataFrame({"code": rng.integers(0, 10**9, size=n), "x": rng.normal(size=n)})
-    r = run_eda(X, pd.Series(rng.integers(0, 2, n)), "classification", FAST,
-                column_types={"code": "id", "x": "numeric"})
+    r = run_eda(
+        X,
+        pd.Series(rng.integers(0, 2, n)),
+        "classification",
+        FAST,
+        column_types={"code": "id", "x": "numeric"},
+    )
     assert {c.name: c.kind for c in r.columns} == {"code": "id", "x": "numeric"}
     assert flagged(r, "id_like") == {"code"}
     with pytest.raises(ValueError, match="column_types"):
-        run_eda(X, pd.Series(rng.integers(0, 2, n)), "classification", FAST,
-                column_types={"code": "identifier"})
+        run_eda(
+            X,
+            pd.Series(rng.integers(0, 2, n)),
+            "classification",
+            FAST,
+            column_types={"code": "identifier"},
+        )
 
 
 def test_never_drops_every_column_and_does_not_mutate_input() -> None:
@@ -295,8 +334,9 @@ def test_model_advice_follows_the_nonlinearity_gap() -> None:
     assert gap > 0.2
     assert xor.model_advice.ranking[0].family in ("hist_gradient_boosting", "xgboost")
     assert any("non-linear" in why for why in xor.model_advice.ranking[0].reasons)
-    linear = run_eda(X, pd.Series(a + 0.5 * b + rng.normal(scale=0.5, size=n)), "regression",
-                     settings)
+    linear = run_eda(
+        X, pd.Series(a + 0.5 * b + rng.normal(scale=0.5, size=n)), "regression", settings
+    )
     assert linear.model_advice.ranking[0].family == "elastic_net"
     families = [f.family for f in linear.model_advice.ranking]
     assert "logistic_regression" not in families and len(families) == len(set(families))
@@ -315,8 +355,17 @@ def test_outputs_json_markdown_plots_and_summary(tmp_path: Path) -> None:
     assert data["schema_version"] == 1
     assert data["leaking_columns"] == ["leak"]
     assert set(data["columns_to_drop"]) == set(r.columns_to_drop())
-    assert {"findings", "columns", "relevance", "leakage", "redundant_pairs", "model_advice",
-            "target", "sampled", "n_rows_used"} <= set(data)
+    assert {
+        "findings",
+        "columns",
+        "relevance",
+        "leakage",
+        "redundant_pairs",
+        "model_advice",
+        "target",
+        "sampled",
+        "n_rows_used",
+    } <= set(data)
     assert data == json.loads(json.dumps(r.to_dict()))  # to_dict is plain JSON
     md = (tmp_path / "eda" / "eda.md").read_text()
     assert "## Verdict" in md and "`leak`" in md and "relevance.png" in md
@@ -326,6 +375,7 @@ def test_outputs_json_markdown_plots_and_summary(tmp_path: Path) -> None:
 
 
 def test_settings_from_config_ignores_runner_keys() -> None:
-    s = EdaSettings.from_config({"sample_rows": 1234, "fail_on": ["leakage"], "only": True,
-                                 "enabled": True, "plots": False})
+    s = EdaSettings.from_config(
+        {"sample_rows": 1234, "fail_on": ["leakage"], "only": True, "enabled": True, "plots": False}
+    )
     assert s.sample_rows == 1234 and s.plots is False and s.n_probes == 5

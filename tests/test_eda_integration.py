@@ -15,13 +15,15 @@ def _leaky_table(n: int = 600, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     signal = rng.normal(size=n)
     y = (signal + rng.normal(scale=0.8, size=n) > 0).astype(int)
-    return pd.DataFrame({
-        "signal": signal,
-        "noise_a": rng.normal(size=n),
-        "noise_b": rng.normal(size=n),
-        "refund_issued": y + rng.normal(scale=0.01, size=n),  # known only after the outcome
-        "churned": y,
-    })
+    return pd.DataFrame(
+        {
+            "signal": signal,
+            "noise_a": rng.normal(size=n),
+            "noise_b": rng.normal(size=n),
+            "refund_issued": y + rng.normal(scale=0.01, size=n),  # known only after the outcome
+            "churned": y,
+        }
+    )
 
 
 def _runs(workdir: Path):
@@ -34,8 +36,16 @@ def _runs(workdir: Path):
 
 def test_fail_on_leakage_stops_before_any_trial(workdir: Path) -> None:
     _leaky_table().to_csv(workdir / "leaky.csv", index=False)
-    result = run_cli(["dataset=csv", "dataset.path=leaky.csv", "dataset.target=churned",
-                      "eda.fail_on=[leakage]"], workdir, timeout=300)
+    result = run_cli(
+        [
+            "dataset=csv",
+            "dataset.path=leaky.csv",
+            "dataset.target=churned",
+            "eda.fail_on=[leakage]",
+        ],
+        workdir,
+        timeout=300,
+    )
     assert result.returncode != 0
     assert "EDA check failed" in result.stderr and "refund_issued" in result.stderr
     assert "Traceback" not in result.stderr
@@ -72,9 +82,16 @@ def test_select_eda_drops_what_the_report_rejects(workdir: Path) -> None:
     frame = _leaky_table()
     frame["row_id"] = np.arange(len(frame))
     frame["constant"] = 7
-    result = run_experiment(["model=logistic_regression", "search.n_trials=2",
-                             "search.cv_folds=3", "features.select=eda"],
-                            frame=frame, target="churned")
+    result = run_experiment(
+        [
+            "model=logistic_regression",
+            "search.n_trials=2",
+            "search.cv_folds=3",
+            "features.select=eda",
+        ],
+        frame=frame,
+        target="churned",
+    )
     assert {"refund_issued", "constant", "row_id"} <= set(result.dropped_columns)
     assert "signal" not in result.dropped_columns
     preprocess = result.pipeline.named_steps["preprocess"]

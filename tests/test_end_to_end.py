@@ -32,8 +32,9 @@ def test_cli_run_is_tracked_and_its_model_serves_the_holdout(workdir: Path) -> N
     from sklearn.datasets import load_breast_cancer
 
     n_trials = 4
-    result = run_cli(["search.n_trials=4", "search.cv_folds=3", "eda=off",
-                      "experiment_name=e2e"], workdir)
+    result = run_cli(
+        ["search.n_trials=4", "search.cv_folds=3", "eda=off", "experiment_name=e2e"], workdir
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Holdout: accuracy=" in result.stdout
     assert "mlflow ui --backend-store-uri" in result.stdout
@@ -46,8 +47,9 @@ def test_cli_run_is_tracked_and_its_model_serves_the_holdout(workdir: Path) -> N
     assert len(children) == n_trials
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
     assert all(c.info.status == "FINISHED" for c in children)
-    assert all("cv_roc_auc" in c.data.metrics and "learning_rate" in c.data.params
-               for c in children)
+    assert all(
+        "cv_roc_auc" in c.data.metrics and "learning_rate" in c.data.params for c in children
+    )
     metrics, params = parent.data.metrics, parent.data.params
     for key in ("holdout_accuracy", "holdout_roc_auc", "cv_roc_auc"):
         assert 0.5 < metrics[key] <= 1.0
@@ -58,7 +60,8 @@ def test_cli_run_is_tracked_and_its_model_serves_the_holdout(workdir: Path) -> N
     assert "config.yaml" in artifacts
     # The ONNX form: logged, smaller and faster on one row than the sklearn pipeline.
     assert {a.path for a in client.list_artifacts(parent.info.run_id, "onnx")} == {
-        "onnx/model.onnx"}
+        "onnx/model.onnx"
+    }
     assert metrics["onnx_label_agreement"] >= 0.99
     assert metrics["onnx_1row_ms"] < metrics["native_1row_ms"]
     assert 0 < metrics["onnx_size_bytes"] < 5_000_000
@@ -84,8 +87,9 @@ def test_api_pipeline_and_served_model_agree(workdir: Path) -> None:
 
     from mlengine import run_experiment
 
-    result = run_experiment(["dataset=wine", "model=random_forest", "search.n_trials=3",
-                             "search.cv_folds=3", "eda=off"])
+    result = run_experiment(
+        ["dataset=wine", "model=random_forest", "search.n_trials=3", "search.cv_folds=3", "eda=off"]
+    )
     assert result.n_trials == 3 and result.holdout["accuracy"] >= 0.85
     X, _ = load_wine(return_X_y=True, as_frame=True)
     served = mlflow.pyfunc.load_model(str(result.model_path)).predict(X)
@@ -95,17 +99,27 @@ def test_api_pipeline_and_served_model_agree(workdir: Path) -> None:
 
 
 def test_multirun_gives_one_parent_run_per_job(workdir: Path) -> None:
-    result = run_cli(["-m", "model=logistic_regression,random_forest,xgboost",
-                      "search.n_trials=2", "search.cv_folds=3", "eda=off",
-                      "experiment_name=multi"], workdir)
+    result = run_cli(
+        [
+            "-m",
+            "model=logistic_regression,random_forest,xgboost",
+            "search.n_trials=2",
+            "search.cv_folds=3",
+            "eda=off",
+            "experiment_name=multi",
+        ],
+        workdir,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     parents, children = _runs(_store(workdir), "multi")
     assert sorted(p.data.params["model.name"] for p in parents) == [
-        "logistic_regression", "random_forest", "xgboost"]
+        "logistic_regression",
+        "random_forest",
+        "xgboost",
+    ]
     assert len(children) == 6
     job_dirs = {p.data.tags["mlengine.output_dir"] for p in parents}
-    assert len(job_dirs) == 3 and all((Path(d) / "model" / "MLmodel").is_file()
-                                      for d in job_dirs)
+    assert len(job_dirs) == 3 and all((Path(d) / "model" / "MLmodel").is_file() for d in job_dirs)
 
 
 def test_rerun_resumes_the_study_instead_of_repeating_it(workdir: Path) -> None:

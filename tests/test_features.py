@@ -23,24 +23,39 @@ from mlengine.transformers import (
 )
 from tests.test_data import EXPECTED_DROPS, _cfg, messy_frame
 
-LINEAR = ModelConfig(name="lr", classifier={"_target_": "sklearn.linear_model.LogisticRegression",
-                                            "max_iter": 500},
-                     regressor={"_target_": "sklearn.linear_model.Ridge"}, scale=True,
-                     encoding="onehot")
-FOREST = ModelConfig(name="rf", classifier={"_target_": "sklearn.ensemble.RandomForestClassifier",
-                                            "n_estimators": 20},
-                     scale=False, encoding="ordinal")
-HIST = ModelConfig(name="hgb", classifier={
-    "_target_": "sklearn.ensemble.HistGradientBoostingClassifier", "max_iter": 20},
-    encoding="native")
+LINEAR = ModelConfig(
+    name="lr",
+    classifier={"_target_": "sklearn.linear_model.LogisticRegression", "max_iter": 500},
+    regressor={"_target_": "sklearn.linear_model.Ridge"},
+    scale=True,
+    encoding="onehot",
+)
+FOREST = ModelConfig(
+    name="rf",
+    classifier={"_target_": "sklearn.ensemble.RandomForestClassifier", "n_estimators": 20},
+    scale=False,
+    encoding="ordinal",
+)
+HIST = ModelConfig(
+    name="hgb",
+    classifier={"_target_": "sklearn.ensemble.HistGradientBoostingClassifier", "max_iter": 20},
+    encoding="native",
+)
 STRING_OUTPUT_CHECKS = {  # these compare outputs as floats; category names are text
     name: "outputs category names (text or pandas categories), compared as floats here"
-    for name in ("check_pipeline_consistency", "check_estimators_pickle",
-                 "check_estimators_pickle(readonly_memmap=True)",
-                 "check_transformer_data_not_an_array", "check_transformer_general",
-                 "check_transformer_general(readonly_memmap=True)",
-                 "check_transformer_preserve_dtypes", "check_methods_sample_order_invariance",
-                 "check_methods_subset_invariance", "check_fit_idempotent")}
+    for name in (
+        "check_pipeline_consistency",
+        "check_estimators_pickle",
+        "check_estimators_pickle(readonly_memmap=True)",
+        "check_transformer_data_not_an_array",
+        "check_transformer_general",
+        "check_transformer_general(readonly_memmap=True)",
+        "check_transformer_preserve_dtypes",
+        "check_methods_sample_order_invariance",
+        "check_methods_subset_invariance",
+        "check_fit_idempotent",
+    )
+}
 
 
 def _expected_failures(estimator: object) -> dict[str, str]:
@@ -51,9 +66,17 @@ def _expected_failures(estimator: object) -> dict[str, str]:
     return {}
 
 
-@parametrize_with_checks([NumericCleaner(), BooleanCleaner(), CategoryCleaner(),
-                          DatetimeFeatures(), TextTfidf(), NativeCategories()],
-                         expected_failed_checks=_expected_failures)
+@parametrize_with_checks(
+    [
+        NumericCleaner(),
+        BooleanCleaner(),
+        CategoryCleaner(),
+        DatetimeFeatures(),
+        TextTfidf(),
+        NativeCategories(),
+    ],
+    expected_failed_checks=_expected_failures,
+)
 def test_transformers_are_real_sklearn_estimators(estimator: object, check: object) -> None:
     check(estimator)
 
@@ -72,9 +95,12 @@ def _fit(ds: object, model: ModelConfig, cfg: FeaturesConfig | None = None) -> P
 
     cfg = cfg or FeaturesConfig()
     columns = _features(ds, cfg)
-    pipeline = Pipeline([
-        ("preprocess", build_preprocessor(columns, model, cfg, ds.date_formats)),
-        ("model", instantiate(model.classifier, _convert_="all"))])
+    pipeline = Pipeline(
+        [
+            ("preprocess", build_preprocessor(columns, model, cfg, ds.date_formats)),
+            ("model", instantiate(model.classifier, _convert_="all")),
+        ]
+    )
     return pipeline.fit(ds.X[list(columns)], ds.y)
 
 
@@ -116,8 +142,11 @@ def test_tree_family_gets_ordinal_codes_and_no_scaling(messy: object) -> None:
     ct = _fit(messy, FOREST)[0]
     assert "standardscaler" not in dict(ct.named_transformers_["numeric"].steps)
     assert type(ct.named_transformers_["categorical"][-1]).__name__ == "OrdinalEncoder"
-    dense = build_preprocessor(_features(messy), HIST.__class__(
-        name="h", classifier=HIST.classifier, encoding="ordinal"), FeaturesConfig())
+    dense = build_preprocessor(
+        _features(messy),
+        HIST.__class__(name="h", classifier=HIST.classifier, encoding="ordinal"),
+        FeaturesConfig(),
+    )
     assert dense.sparse_threshold == 0.0  # HistGradientBoosting refuses sparse input
 
 
@@ -138,8 +167,9 @@ def test_native_encoding_needs_a_model_that_reads_categories(messy: object) -> N
     native = FeaturesConfig(encoding="native")
     with pytest.raises(ConfigError, match="features.encoding.*enable_categorical"):
         build_preprocessor(_features(messy), FOREST, native)
-    xgb = ModelConfig(name="xgb", classifier={"_target_": "xgboost.XGBClassifier",
-                                              "enable_categorical": True})
+    xgb = ModelConfig(
+        name="xgb", classifier={"_target_": "xgboost.XGBClassifier", "enable_categorical": True}
+    )
     assert build_preprocessor(_features(messy), xgb, native) is not None
 
 
@@ -155,8 +185,9 @@ def test_too_many_categories_are_bounded_and_rare_ones_grouped() -> None:
 # Predicting on raw rows
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("model", [LINEAR, FOREST, HIST], ids=["linear", "forest", "native"])
-def test_pipeline_predicts_raw_rows_with_unseen_and_missing_values(messy: object,
-                                                                  model: ModelConfig) -> None:
+def test_pipeline_predicts_raw_rows_with_unseen_and_missing_values(
+    messy: object, model: ModelConfig
+) -> None:
     pipeline = _fit(messy, model)
     raw = messy_frame(40, seed=9).drop(columns="churn")  # the user's own strings
     raw.loc[0, "color"] = "purple"
@@ -179,8 +210,9 @@ def test_raw_and_loaded_rows_get_the_same_predictions(messy: object) -> None:
     raw = messy_frame(200, seed=4)
     loaded = load_dataset(_cfg(), raw)
     raw_rows = raw[raw["churn"].isin(["leave", "stay"])].drop(columns="churn")
-    np.testing.assert_array_equal(pipeline.predict(raw_rows),
-                                  pipeline.predict(loaded.X[raw_rows.columns]))
+    np.testing.assert_array_equal(
+        pipeline.predict(raw_rows), pipeline.predict(loaded.X[raw_rows.columns])
+    )
 
 
 def test_dates_given_as_text_read_with_the_training_formats() -> None:
@@ -209,9 +241,16 @@ def test_preprocessing_is_fitted_inside_each_fold(messy: object) -> None:
         built.append(build_preprocessor(columns, LINEAR, FeaturesConfig(), messy.date_formats))
         return built[-1]
 
-    objective = CrossValidatedObjective(model=LINEAR, make_preprocessor=make_preprocessor,
-                                        X=X_train, y=y_train, task="classification",
-                                        metric="accuracy", folds=folds, seed=0)
+    objective = CrossValidatedObjective(
+        model=LINEAR,
+        make_preprocessor=make_preprocessor,
+        X=X_train,
+        y=y_train,
+        task="classification",
+        metric="accuracy",
+        folds=folds,
+        seed=0,
+    )
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     optuna.create_study(direction="maximize").optimize(objective, n_trials=1)
     assert len(built) == len(folds)
@@ -242,8 +281,11 @@ def test_fitted_pipeline_round_trips_through_skops() -> None:
         data = skops.io.dumps(pipeline)
         untrusted = skops.io.get_untrusted_types(data=data)
         # (HistGradientBoosting's own categorical preprocessor adds a functools.partial)
-        assert all(t.startswith(("mlengine.", "sklearn.", "numpy.", "pandas.", "scipy."))
-                   or (model is HIST and t == "functools.partial") for t in untrusted), untrusted
+        assert all(
+            t.startswith(("mlengine.", "sklearn.", "numpy.", "pandas.", "scipy."))
+            or (model is HIST and t == "functools.partial")
+            for t in untrusted
+        ), untrusted
         loaded = skops.io.loads(data, trusted=untrusted)
         rows = messy_frame(30, seed=5).drop(columns="churn")
         np.testing.assert_array_equal(loaded.predict(rows), pipeline.predict(rows))
@@ -257,26 +299,30 @@ def test_mlflow_saves_and_loads_the_pipeline_with_skops(messy: object, tmp_path:
 
     pipeline = _fit(messy, LINEAR)
     trusted = skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))
-    mlflow.sklearn.save_model(pipeline, str(tmp_path / "m"), serialization_format="skops",
-                              skops_trusted_types=trusted)
+    mlflow.sklearn.save_model(
+        pipeline, str(tmp_path / "m"), serialization_format="skops", skops_trusted_types=trusted
+    )
     rows = messy.X.head(20)
     loaded = mlflow.sklearn.load_model(str(tmp_path / "m"))
     np.testing.assert_array_equal(loaded.predict(rows), pipeline.predict(rows))
-    np.testing.assert_array_equal(mlflow.pyfunc.load_model(str(tmp_path / "m")).predict(rows),
-                                  pipeline.predict(rows))
+    np.testing.assert_array_equal(
+        mlflow.pyfunc.load_model(str(tmp_path / "m")).predict(rows), pipeline.predict(rows)
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["logistic_regression", "xgboost"])
-def test_exported_model_predicts_raw_rows_in_the_original_labels(workdir: Path,
-                                                                 model: str) -> None:
+def test_exported_model_predicts_raw_rows_in_the_original_labels(workdir: Path, model: str) -> None:
     import mlflow.pyfunc
 
     from mlengine import run_experiment
 
     frame = messy_frame(600)
-    result = run_experiment([f"model={model}", "eda=off", "search.n_trials=2",
-                             "search.cv_folds=3"], frame=frame, target="churn")
+    result = run_experiment(
+        [f"model={model}", "eda=off", "search.n_trials=2", "search.cv_folds=3"],
+        frame=frame,
+        target="churn",
+    )
     assert set(result.dropped_columns) == set(EXPECTED_DROPS)
     served = mlflow.pyfunc.load_model(str(result.model_path))
     features = [c for c in frame.columns if c not in EXPECTED_DROPS and c != "churn"]

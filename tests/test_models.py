@@ -42,20 +42,24 @@ def _journal(folder: Path) -> optuna.storages.JournalStorage:
     from optuna.storages.journal import JournalFileBackend
 
     return optuna.storages.JournalStorage(
-        JournalFileBackend(str(folder / "outputs" / "optuna" / "journal.log")))
+        JournalFileBackend(str(folder / "outputs" / "optuna" / "journal.log"))
+    )
 
 
 @pytest.mark.parametrize("dataset", sorted(DATASETS))
 @pytest.mark.parametrize("family", FAMILIES)
-def test_family_sweep_reaches_its_holdout_score(shared_dir: Path, family: str,
-                                                dataset: str) -> None:
+def test_family_sweep_reaches_its_holdout_score(
+    shared_dir: Path, family: str, dataset: str
+) -> None:
     from mlengine import run_experiment
 
     result = run_experiment([f"model={family}", f"dataset={dataset}", *SWEEP])
     metric = DATASETS[dataset]
     bound = (MINIMUM_SMALL_DATA if family in LOWER_BOUND_FAMILIES else MINIMUM)[dataset]
-    print(f"{family} {dataset} holdout {metric}={result.holdout[metric]:.4f} "
-          f"(bound {bound}) cv={result.cv_score:.4f} params={result.best_params}")
+    print(
+        f"{family} {dataset} holdout {metric}={result.holdout[metric]:.4f} "
+        f"(bound {bound}) cv={result.cv_score:.4f} params={result.best_params}"
+    )
     assert result.holdout[metric] >= bound
     assert result.n_trials == 3
     assert (result.model_path / "MLmodel").is_file()
@@ -71,30 +75,51 @@ def test_family_sweep_reaches_its_holdout_score(shared_dir: Path, family: str,
             assert estimator.n_iter_ == rounds and estimator.early_stopping_rounds is None
 
 
-@pytest.mark.parametrize(("family", "overrides"), [
-    # learning_rate from 1e-6: most random draws are far too small to learn in the budget.
-    ("xgboost", ["model.search_space.learning_rate.low=1e-6"]),
-    ("torch_mlp", ["model.search_space.learning_rate.low=1e-7",
-                   "model.classifier.max_epochs=60"]),
-], ids=["xgboost", "torch_mlp"])
-def test_pruning_stops_bad_trials_early(shared_dir: Path, family: str,
-                                        overrides: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("family", "overrides"),
+    [
+        # learning_rate from 1e-6: most random draws are far too small to learn in the budget.
+        ("xgboost", ["model.search_space.learning_rate.low=1e-6"]),
+        (
+            "torch_mlp",
+            ["model.search_space.learning_rate.low=1e-7", "model.classifier.max_epochs=60"],
+        ),
+    ],
+    ids=["xgboost", "torch_mlp"],
+)
+def test_pruning_stops_bad_trials_early(
+    shared_dir: Path, family: str, overrides: list[str]
+) -> None:
     from mlflow.tracking import MlflowClient
 
     from mlengine import run_experiment
 
-    result = run_experiment([f"model={family}", "dataset=wine", "search.n_trials=10",
-                             "search.cv_folds=3", "search.sampler=random",
-                             "search.n_startup_trials=2", "export.enabled=false", "eda=off",
-                             f"experiment_name=pruning-{family}", *overrides])
+    result = run_experiment(
+        [
+            f"model={family}",
+            "dataset=wine",
+            "search.n_trials=10",
+            "search.cv_folds=3",
+            "search.sampler=random",
+            "search.n_startup_trials=2",
+            "export.enabled=false",
+            "eda=off",
+            f"experiment_name=pruning-{family}",
+            *overrides,
+        ]
+    )
     study = optuna.load_study(study_name=result.study_name, storage=_journal(shared_dir))
     states = optuna.trial.TrialState
     pruned = [t for t in study.trials if t.state == states.PRUNED]
     completed = [t for t in study.trials if t.state == states.COMPLETE]
-    rounds = {"pruned": sorted(t.user_attrs["rounds_trained"] for t in pruned),
-              "completed": sorted(t.user_attrs["rounds_trained"] for t in completed)}
-    print(f"{family}: {len(pruned)} pruned, {len(completed)} complete; rounds trained "
-          f"(all folds) {rounds}")
+    rounds = {
+        "pruned": sorted(t.user_attrs["rounds_trained"] for t in pruned),
+        "completed": sorted(t.user_attrs["rounds_trained"] for t in completed),
+    }
+    print(
+        f"{family}: {len(pruned)} pruned, {len(completed)} complete; rounds trained "
+        f"(all folds) {rounds}"
+    )
     assert len(pruned) >= 3 and completed
     # A pruned trial stopped after fewer rounds / epochs than any completed one ran.
     assert max(rounds["pruned"]) < min(rounds["completed"])
@@ -102,8 +127,10 @@ def test_pruning_stops_bad_trials_early(shared_dir: Path, family: str,
     # Each trial is a nested MLflow run: PRUNED -> KILLED, COMPLETE -> FINISHED.
     client = MlflowClient(f"sqlite:///{shared_dir / 'outputs' / 'mlflow.db'}")
     children = client.search_runs(
-        [result.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'",
-        max_results=100)
+        [result.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'",
+        max_results=100,
+    )
     status = {int(r.data.tags["optuna.trial_number"]): r.info.status for r in children}
     assert {status[t.number] for t in pruned} == {"KILLED"}
     assert {status[t.number] for t in completed} == {"FINISHED"}
@@ -122,9 +149,11 @@ def test_a_new_family_is_one_yaml_file(shared_dir: Path) -> None:
         "encoding: ordinal\n"
         "search_space:\n"
         "  max_depth: {type: int, low: 2, high: 8}\n"
-        "  min_samples_leaf: {type: int, low: 1, high: 20, log: true}\n")
-    result = run_experiment([f"hydra.searchpath=[file://{extra.parent}]",
-                             "model=decision_tree", "dataset=wine", *SWEEP])
+        "  min_samples_leaf: {type: int, low: 1, high: 20, log: true}\n"
+    )
+    result = run_experiment(
+        [f"hydra.searchpath=[file://{extra.parent}]", "model=decision_tree", "dataset=wine", *SWEEP]
+    )
     assert result.holdout["accuracy"] >= 0.8
     assert type(result.pipeline[-1]).__name__ == "DecisionTreeClassifier"
     assert set(result.best_params) == {"max_depth", "min_samples_leaf"}

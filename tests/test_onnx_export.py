@@ -35,20 +35,28 @@ from mlengine.onnx_export import (
     onnx_feed,
 )
 
-TYPES = {"age": "numeric", "income": "numeric", "member": "boolean", "city": "categorical",
-         "color": "categorical", "joined": "datetime"}
+TYPES = {
+    "age": "numeric",
+    "income": "numeric",
+    "member": "boolean",
+    "city": "categorical",
+    "color": "categorical",
+    "joined": "datetime",
+}
 CITIES = ["paris", "rome", "oslo", "lima", "quito"]
 
 
 def _frame(n: int, rng: np.random.Generator) -> pd.DataFrame:
-    X = pd.DataFrame({
-        "age": rng.normal(40, 10, n),
-        "income": rng.integers(1_000, 90_000, n),
-        "member": rng.random(n) > 0.5,
-        "city": pd.Series(rng.choice(CITIES, n, p=[.4, .3, .2, .095, .005]), dtype="str"),
-        "color": pd.Series(rng.choice(["red", "green", "blue"], n), dtype="str"),
-        "joined": pd.Timestamp("2019-01-01") + pd.to_timedelta(rng.integers(0, 2_000, n), "D"),
-    })
+    X = pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, n),
+            "income": rng.integers(1_000, 90_000, n),
+            "member": rng.random(n) > 0.5,
+            "city": pd.Series(rng.choice(CITIES, n, p=[0.4, 0.3, 0.2, 0.095, 0.005]), dtype="str"),
+            "color": pd.Series(rng.choice(["red", "green", "blue"], n), dtype="str"),
+            "joined": pd.Timestamp("2019-01-01") + pd.to_timedelta(rng.integers(0, 2_000, n), "D"),
+        }
+    )
     X.loc[::17, "age"] = np.nan
     X.loc[::23, "city"] = np.nan
     return X
@@ -69,17 +77,24 @@ def data() -> dict[str, Any]:
         "X": X,
         "sample": sample,
         "binary": pd.Series(np.where(score + rng.normal(0, 1, len(X)) > 0.5, "yes", "no")),
-        "multi": pd.Series(np.array(["low", "mid", "high"])[
-            np.clip((score + 1.5).round().astype(int), 0, 2)]),
+        "multi": pd.Series(
+            np.array(["low", "mid", "high"])[np.clip((score + 1.5).round().astype(int), 0, 2)]
+        ),
         "price": pd.Series(score * 1_000 + 50_000 + rng.normal(0, 100, len(X))),
     }
 
 
-def _pipeline(estimator: Any, scale: bool, encoding: str, types: dict[str, str] = TYPES,
-              features: FeaturesConfig | None = None) -> Pipeline:
+def _pipeline(
+    estimator: Any,
+    scale: bool,
+    encoding: str,
+    types: dict[str, str] = TYPES,
+    features: FeaturesConfig | None = None,
+) -> Pipeline:
     target = f"{type(estimator).__module__}.{type(estimator).__qualname__}"
-    model = ModelConfig(name="test", classifier={"_target_": target}, scale=scale,
-                        encoding=encoding)
+    model = ModelConfig(
+        name="test", classifier={"_target_": target}, scale=scale, encoding=encoding
+    )
     preprocess = build_preprocessor(types, model, features or FeaturesConfig())
     return Pipeline([("preprocess", preprocess), ("model", estimator)])
 
@@ -114,25 +129,33 @@ CLASSIFIERS = {
     "random_forest": (lambda: RandomForestClassifier(40, random_state=0), False, "ordinal"),
     # 10 trees: 5/5 ties are common, and sklearn breaks them toward the first class
     "extra_trees_ties": (lambda: ExtraTreesClassifier(10, random_state=0), False, "ordinal"),
-    "hist_gradient_boosting": (lambda: HistGradientBoostingClassifier(max_iter=50),
-                               False, "ordinal"),
+    "hist_gradient_boosting": (
+        lambda: HistGradientBoostingClassifier(max_iter=50),
+        False,
+        "ordinal",
+    ),
 }
 
 
 @pytest.mark.parametrize("target", ["binary", "multi"])
 @pytest.mark.parametrize("family", sorted(CLASSIFIERS))
-def test_sklearn_classifiers_convert_with_original_labels(data: dict, family: str,
-                                                          target: str) -> None:
+def test_sklearn_classifiers_convert_with_original_labels(
+    data: dict, family: str, target: str
+) -> None:
     make, scale, encoding = CLASSIFIERS[family]
     y = data[target]
     pipeline = _pipeline(make(), scale, encoding).fit(data["X"], y)
     _check_classifier(pipeline, data["sample"], set(y))
 
 
-@pytest.mark.parametrize("make, scale, encoding", [
-    (lambda: Ridge(), True, "onehot"),
-    (lambda: HistGradientBoostingRegressor(max_iter=50), False, "ordinal"),
-], ids=["ridge", "hist_gradient_boosting"])
+@pytest.mark.parametrize(
+    "make, scale, encoding",
+    [
+        (lambda: Ridge(), True, "onehot"),
+        (lambda: HistGradientBoostingRegressor(max_iter=50), False, "ordinal"),
+    ],
+    ids=["ridge", "hist_gradient_boosting"],
+)
 def test_sklearn_regressors_convert(data: dict, make: Any, scale: bool, encoding: str) -> None:
     pipeline = _pipeline(make(), scale, encoding).fit(data["X"], data["price"])
     _check_regressor(pipeline, data["sample"])
@@ -180,9 +203,12 @@ def test_graph_takes_one_typed_input_per_raw_column(data: dict) -> None:
     assert model is not None
     inputs = {i.name: (i.type, i.shape) for i in make_session(model).get_inputs()}
     assert inputs == {
-        "age": ("tensor(float)", [None, 1]), "income": ("tensor(float)", [None, 1]),
-        "member": ("tensor(float)", [None, 1]), "city": ("tensor(string)", [None, 1]),
-        "color": ("tensor(string)", [None, 1]), "joined": ("tensor(double)", [None, 1]),
+        "age": ("tensor(float)", [None, 1]),
+        "income": ("tensor(float)", [None, 1]),
+        "member": ("tensor(float)", [None, 1]),
+        "city": ("tensor(string)", [None, 1]),
+        "color": ("tensor(string)", [None, 1]),
+        "joined": ("tensor(double)", [None, 1]),
     }
     assert [o.name for o in make_session(model).get_outputs()] == ["label", "probabilities"]
     with pytest.raises(KeyError, match="column 'city' is missing"):
@@ -195,17 +221,23 @@ def test_messy_raw_cells_read_as_the_pipeline_reads_them() -> None:
 
     rng = np.random.default_rng(1)
     n = 300
-    X = pd.DataFrame({
-        "price": [f"{v:,.0f}" if i % 3 else f"${v:.2f}" for i, v in
-                  enumerate(rng.uniform(100, 5_000, n))],
-        "rate": [f"{v:.1f}%" for v in rng.uniform(0, 100, n)],
-        "ok": rng.choice(["yes", "no", "Y", "n", " n/a "], n),
-        "code": rng.choice([1, 2, 3, 7], n).astype(float),
-        "day": [f"{d:02d}/{m:02d}/2021" for d, m in
-                zip(rng.integers(1, 29, n), rng.integers(1, 13, n), strict=True)],
-        "stamp": pd.Timestamp("2021-06-01", tz="Europe/Paris")
-        + pd.to_timedelta(rng.integers(0, 10**6, n), "min"),
-    })
+    X = pd.DataFrame(
+        {
+            "price": [
+                f"{v:,.0f}" if i % 3 else f"${v:.2f}"
+                for i, v in enumerate(rng.uniform(100, 5_000, n))
+            ],
+            "rate": [f"{v:.1f}%" for v in rng.uniform(0, 100, n)],
+            "ok": rng.choice(["yes", "no", "Y", "n", " n/a "], n),
+            "code": rng.choice([1, 2, 3, 7], n).astype(float),
+            "day": [
+                f"{d:02d}/{m:02d}/2021"
+                for d, m in zip(rng.integers(1, 29, n), rng.integers(1, 13, n), strict=True)
+            ],
+            "stamp": pd.Timestamp("2021-06-01", tz="Europe/Paris")
+            + pd.to_timedelta(rng.integers(0, 10**6, n), "min"),
+        }
+    )
     X.loc[::13, "code"] = np.nan
     X.loc[::7, "price"] = "?"
     y = pd.Series(rng.normal(size=n))
@@ -226,13 +258,31 @@ def test_date_parts_are_exact_over_two_centuries() -> None:
     """The graph's calendar arithmetic against pandas, leap days and pre-1970 included."""
     from mlengine.transformers import DatetimeFeatures
 
-    stamps = pd.Series(pd.to_datetime([
-        "1900-03-01 00:00", "1955-12-31 23:59", "1969-12-31 23:00", "1970-01-01 00:00",
-        "2000-02-29 12:30", "2024-02-29 06:00", "2099-12-31 18:45", "2100-03-01 01:00",
-    ]).append(pd.DatetimeIndex([pd.NaT])))
+    stamps = pd.Series(
+        pd.to_datetime(
+            [
+                "1900-03-01 00:00",
+                "1955-12-31 23:59",
+                "1969-12-31 23:00",
+                "1970-01-01 00:00",
+                "2000-02-29 12:30",
+                "2024-02-29 06:00",
+                "2099-12-31 18:45",
+                "2100-03-01 01:00",
+            ]
+        ).append(pd.DatetimeIndex([pd.NaT]))
+    )
     rng = np.random.default_rng(2)
-    stamps = pd.concat([stamps, pd.Series(pd.Timestamp("1901-01-01") + pd.to_timedelta(
-        rng.integers(0, 200 * 365 * 24, 500), "h"))], ignore_index=True)
+    stamps = pd.concat(
+        [
+            stamps,
+            pd.Series(
+                pd.Timestamp("1901-01-01")
+                + pd.to_timedelta(rng.integers(0, 200 * 365 * 24, 500), "h")
+            ),
+        ],
+        ignore_index=True,
+    )
     X = pd.DataFrame({"when": stamps})
     transformer = Pipeline([("dates", ColumnTransformer([("d", DatetimeFeatures(), ["when"])]))])
     transformer.fit(X)
@@ -245,11 +295,31 @@ def test_date_parts_are_exact_over_two_centuries() -> None:
 def test_category_fast_path_matches_the_cleaner() -> None:
     from mlengine.coerce import to_categories
 
-    values = ["a", " b ", "\u00a0c\u3000", "NA", "n/a", " N/A ", "", "  ", "?", "None", "null",
-              "Paris", "caf\u00e9", "3", "3.0", "-", "--", "nan", None, np.nan, "missing"]
+    values = [
+        "a",
+        " b ",
+        "\u00a0c\u3000",
+        "NA",
+        "n/a",
+        " N/A ",
+        "",
+        "  ",
+        "?",
+        "None",
+        "null",
+        "Paris",
+        "caf\u00e9",
+        "3",
+        "3.0",
+        "-",
+        "--",
+        "nan",
+        None,
+        np.nan,
+        "missing",
+    ]
     column = pd.Series(values, dtype="str")
-    expected = [onnx_export.MISSING_STRING if pd.isna(v) else v for v in
-                to_categories(column)]
+    expected = [onnx_export.MISSING_STRING if pd.isna(v) else v for v in to_categories(column)]
     assert list(onnx_export._strings(column, "category")) == expected
 
 
@@ -265,11 +335,13 @@ class _Doubler(TransformerMixin, BaseEstimator):
 
 def test_unconvertible_steps_give_no_model_and_name_the_step(data: dict) -> None:
     X, y = data["X"].copy(), data["binary"]
-    X["notes"] = pd.Series(np.where(np.arange(len(X)) % 2, "great stay", "caf\u00e9 was bad"),
-                           dtype="str")
+    X["notes"] = pd.Series(
+        np.where(np.arange(len(X)) % 2, "great stay", "caf\u00e9 was bad"), dtype="str"
+    )
     sample = X.head(50)
-    text = _pipeline(LogisticRegression(max_iter=2_000), True, "onehot",
-                     {**TYPES, "notes": "text"}).fit(X, y)
+    text = _pipeline(
+        LogisticRegression(max_iter=2_000), True, "onehot", {**TYPES, "notes": "text"}
+    ).fit(X, y)
     result = convert_pipeline(text, sample, "classification")
     assert result.model is None and result.max_abs_diff is None
     assert "TextTfidf on column 'notes'" in result.reason
@@ -280,8 +352,9 @@ def test_unconvertible_steps_give_no_model_and_name_the_step(data: dict) -> None
     assert result.model is None
     assert result.reason.startswith("NativeCategories on columns 'city', 'color'")
 
-    custom = Pipeline([("pre", ColumnTransformer([("double", _Doubler(), ["income"])])),
-                       ("model", Ridge())]).fit(X, data["price"])
+    custom = Pipeline(
+        [("pre", ColumnTransformer([("double", _Doubler(), ["income"])])), ("model", Ridge())]
+    ).fit(X, data["price"])
     result = convert_pipeline(custom, sample, "regression")
     assert result.model is None
     assert result.reason == "_Doubler on column 'income' has no ONNX converter"
@@ -305,8 +378,13 @@ def test_latency_and_size_are_measured(data: dict) -> None:
     model = convert_pipeline(pipeline, data["sample"], "regression").model
     assert model is not None
     timings = measure_latency(pipeline, model, data["sample"], repeats=5)
-    assert set(timings) >= {"size_bytes", "native_1row_ms", "onnx_1row_ms",
-                            "native_batch_ms", "onnx_batch_ms"}
+    assert set(timings) >= {
+        "size_bytes",
+        "native_1row_ms",
+        "onnx_1row_ms",
+        "native_batch_ms",
+        "onnx_batch_ms",
+    }
     assert timings["size_bytes"] == len(model.SerializeToString())
     assert all(value > 0 for value in timings.values())
 
@@ -314,8 +392,9 @@ def test_latency_and_size_are_measured(data: dict) -> None:
 def test_column_names_onnx_would_rename_still_feed(data: dict) -> None:
     """skl2onnx turns 'annual income' into an input named 'annual_income'; the feed maps it."""
     X = data["X"].rename(columns={"income": "annual income", "city": "home city"})
-    types = {{"income": "annual income", "city": "home city"}.get(c, c): k
-             for c, k in TYPES.items()}
+    types = {
+        {"income": "annual income", "city": "home city"}.get(c, c): k for c, k in TYPES.items()
+    }
     pipeline = _pipeline(LogisticRegression(max_iter=2_000), True, "onehot", types)
     pipeline.fit(X, data["binary"])
     sample = data["sample"].rename(columns={"income": "annual income", "city": "home city"})

@@ -28,7 +28,9 @@ def _all_runs(workdir: Path):
 
 
 def test_redact_hides_passwords_only() -> None:
-    assert redact("postgresql://bob:s3cr%40t@db:5432/optuna") == "postgresql://bob:***@db:5432/optuna"
+    assert (
+        redact("postgresql://bob:s3cr%40t@db:5432/optuna") == "postgresql://bob:***@db:5432/optuna"
+    )
     assert redact("sqlite:///outputs/mlflow.db") == "sqlite:///outputs/mlflow.db"
     assert redact("http://host:5000") == "http://host:5000"
 
@@ -50,8 +52,15 @@ def test_unreachable_tracking_store_fails_before_training(workdir: Path) -> None
 
 
 def test_secrets_in_storage_url_never_leak(workdir: Path) -> None:
-    result = run_cli(["search.storage=postgresql://bob:hunter2@127.0.0.1:9/optuna", "eda=off",
-                      "experiment_name=secret"], workdir, timeout=120)
+    result = run_cli(
+        [
+            "search.storage=postgresql://bob:hunter2@127.0.0.1:9/optuna",
+            "eda=off",
+            "experiment_name=secret",
+        ],
+        workdir,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "Cannot open Optuna storage postgresql://bob:***@127.0.0.1:9/optuna" in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
@@ -67,9 +76,17 @@ def test_failing_trials_are_recorded_and_the_sweep_goes_on(workdir: Path) -> Non
     from mlengine import run_experiment
 
     # max_features above 1.0 is rejected by the forest: those trials fail, the others count.
-    result = run_experiment(["dataset=wine", "model=random_forest", "search.n_trials=6",
-                             "search.cv_folds=3", "eda=off", "search.sampler=random",
-                             "model.search_space.max_features.high=1.9"])
+    result = run_experiment(
+        [
+            "dataset=wine",
+            "model=random_forest",
+            "search.n_trials=6",
+            "search.cv_folds=3",
+            "eda=off",
+            "search.sampler=random",
+            "model.search_space.max_features.high=1.9",
+        ]
+    )
     runs = [r for r in _all_runs(workdir) if "mlflow.parentRunId" in r.data.tags]
     failed = [r for r in runs if r.info.status == "FAILED"]
     assert len(runs) == 6 and failed, "some trials must fail with this space"
@@ -80,9 +97,19 @@ def test_failing_trials_are_recorded_and_the_sweep_goes_on(workdir: Path) -> Non
 
 @pytest.mark.slow
 def test_all_trials_failing_exits_nonzero_and_exports_nothing(workdir: Path) -> None:
-    result = run_cli(["dataset=wine", "model=random_forest", "search.n_trials=2",
-                      "search.cv_folds=3", "eda=off", "model.search_space.max_features.low=1.5",
-                      "model.search_space.max_features.high=1.9"], workdir, timeout=300)
+    result = run_cli(
+        [
+            "dataset=wine",
+            "model=random_forest",
+            "search.n_trials=2",
+            "search.cv_folds=3",
+            "eda=off",
+            "model.search_space.max_features.low=1.5",
+            "model.search_space.max_features.high=1.9",
+        ],
+        workdir,
+        timeout=300,
+    )
     assert result.returncode != 0
     assert "No trial of study 'mlengine-wine-random_forest-" in result.stderr
     assert "Traceback" not in result.stderr
@@ -92,8 +119,13 @@ def test_all_trials_failing_exits_nonzero_and_exports_nothing(workdir: Path) -> 
 
 
 def _start(workdir: Path, args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "mlengine", *args], cwd=workdir,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlengine", *args],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_trials(workdir: Path, n: int, timeout: float = 180) -> None:
@@ -106,8 +138,14 @@ def _wait_for_trials(workdir: Path, n: int, timeout: float = 180) -> None:
     raise AssertionError(f"fewer than {n} trials finished in {timeout} s")
 
 
-SWEEP = ["dataset=digits", "model=random_forest", "search.cv_folds=3", "eda=off",
-         "search.n_trials=8", "experiment_name=faults"]
+SWEEP = [
+    "dataset=digits",
+    "model=random_forest",
+    "search.cv_folds=3",
+    "eda=off",
+    "search.n_trials=8",
+    "experiment_name=faults",
+]
 
 
 @pytest.mark.slow
@@ -123,22 +161,27 @@ def test_sigkill_then_rerun_resumes_the_same_study(workdir: Path) -> None:
     storage = JournalStorage(JournalFileBackend(str(workdir / "outputs/optuna/journal.log")))
     (summary,) = optuna.get_all_study_summaries(storage)
     before = optuna.load_study(study_name=summary.study_name, storage=storage).trials
-    done_before = {t.number: t.params for t in before
-                   if t.state == optuna.trial.TrialState.COMPLETE}
+    done_before = {
+        t.number: t.params for t in before if t.state == optuna.trial.TrialState.COMPLETE
+    }
     assert len(done_before) >= 2
 
     rerun = run_cli(SWEEP, workdir, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     trials = optuna.load_study(study_name=summary.study_name, storage=storage).trials
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
-                optuna.trial.TrialState.FAIL)
+    finished = (
+        optuna.trial.TrialState.COMPLETE,
+        optuna.trial.TrialState.PRUNED,
+        optuna.trial.TrialState.FAIL,
+    )
     assert all(t.state in finished for t in trials), "the killed trial must not stay RUNNING"
     assert len([t for t in trials if t.state.is_finished()]) == 8
     for number, params in done_before.items():  # kept, not re-run
         assert trials[number].params == params
     assert all(r.info.status != "RUNNING" for r in _all_runs(workdir))
-    statuses = sorted(r.info.status for r in _all_runs(workdir)
-                      if "mlflow.parentRunId" not in r.data.tags)
+    statuses = sorted(
+        r.info.status for r in _all_runs(workdir) if "mlflow.parentRunId" not in r.data.tags
+    )
     assert statuses == ["FINISHED", "KILLED"]
 
 
@@ -156,8 +199,14 @@ def test_ctrl_c_marks_the_run_killed_and_exits_130(workdir: Path) -> None:
 
 @pytest.mark.slow
 def test_two_runs_started_together_write_separate_folders(workdir: Path) -> None:
-    args = ["dataset=wine", "model=logistic_regression", "search.n_trials=1",
-            "search.cv_folds=3", "eda=off", "export.enabled=false"]
+    args = [
+        "dataset=wine",
+        "model=logistic_regression",
+        "search.n_trials=1",
+        "search.cv_folds=3",
+        "eda=off",
+        "export.enabled=false",
+    ]
     first, second = _start(workdir, args), _start(workdir, args)
     assert first.wait(timeout=300) == 0 and second.wait(timeout=300) == 0
     folders = list((workdir / "outputs" / "runs").iterdir())
@@ -167,13 +216,26 @@ def test_two_runs_started_together_write_separate_folders(workdir: Path) -> None
 
 @pytest.mark.slow
 def test_one_failed_multirun_job_does_not_stop_the_others(workdir: Path) -> None:
-    result = run_cli(["-m", "model=logistic_regression", "search.n_trials=2,-1",
-                      "search.cv_folds=3", "eda=off", "dataset=wine", "export.enabled=false"],
-                     workdir, timeout=300)
+    result = run_cli(
+        [
+            "-m",
+            "model=logistic_regression",
+            "search.n_trials=2,-1",
+            "search.cv_folds=3",
+            "eda=off",
+            "dataset=wine",
+            "export.enabled=false",
+        ],
+        workdir,
+        timeout=300,
+    )
     assert result.returncode != 0
     assert "Sweep: 2 jobs, 1 failed" in result.stderr
-    failed_line = next(line for line in result.stderr.splitlines() if "search.n_trials=-1" in line
-                       and line.startswith("  #"))
+    failed_line = next(
+        line
+        for line in result.stderr.splitlines()
+        if "search.n_trials=-1" in line and line.startswith("  #")
+    )
     assert "failed" in failed_line and "must be at least 1" in failed_line
     parents = [r for r in _all_runs(workdir) if "mlflow.parentRunId" not in r.data.tags]
     assert [r.info.status for r in parents] == ["FINISHED"]

@@ -42,22 +42,36 @@ def wine() -> tuple[pd.DataFrame, pd.Series]:
     return load_wine(return_X_y=True, as_frame=True)
 
 
-def _objective(model: ModelConfig, X: pd.DataFrame, y: pd.Series, task: str = "classification",
-               metric: str = "accuracy",
-               column_types: dict[str, str] | None = None) -> CrossValidatedObjective:
+def _objective(
+    model: ModelConfig,
+    X: pd.DataFrame,
+    y: pd.Series,
+    task: str = "classification",
+    metric: str = "accuracy",
+    column_types: dict[str, str] | None = None,
+) -> CrossValidatedObjective:
     types = column_types or {c: "numeric" for c in X.columns}
     return CrossValidatedObjective(
-        model=model, make_preprocessor=lambda: build_preprocessor(types, model, FeaturesConfig()),
-        X=X, y=y, task=task, metric=metric, folds=list(cv_splitter(task, 3, 0).split(X, y)),
-        seed=0)
+        model=model,
+        make_preprocessor=lambda: build_preprocessor(types, model, FeaturesConfig()),
+        X=X,
+        y=y,
+        task=task,
+        metric=metric,
+        folds=list(cv_splitter(task, 3, 0).split(X, y)),
+        seed=0,
+    )
 
 
 def _study(n_startup_trials: int = 1) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     return optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=n_startup_trials,
-                                           n_warmup_steps=PRUNING_WARMUP_STEPS))
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(seed=0),
+        pruner=optuna.pruners.MedianPruner(
+            n_startup_trials=n_startup_trials, n_warmup_steps=PRUNING_WARMUP_STEPS
+        ),
+    )
 
 
 # ---- search spaces -----------------------------------------------------------------------
@@ -83,11 +97,15 @@ def test_every_space_samples_into_a_valid_estimator(name: str) -> None:
 def test_conditional_parameters_follow_their_parent() -> None:
     space = _model("random_forest").search_space
     fixed = {"max_depth": 5, "min_samples_leaf": 2, "max_features": 0.5}
-    without = suggest_params(optuna.trial.FixedTrial({**fixed, "bootstrap": False}), space,
-                             "classification")
+    without = suggest_params(
+        optuna.trial.FixedTrial({**fixed, "bootstrap": False}), space, "classification"
+    )
     assert "max_samples" not in without
-    with_ = suggest_params(optuna.trial.FixedTrial({**fixed, "bootstrap": True,
-                                                    "max_samples": 0.7}), space, "regression")
+    with_ = suggest_params(
+        optuna.trial.FixedTrial({**fixed, "bootstrap": True, "max_samples": 0.7}),
+        space,
+        "regression",
+    )
     assert with_["max_samples"] == 0.7
 
 
@@ -95,14 +113,20 @@ def test_task_limits_a_parameter_to_its_estimator() -> None:
     space = _model("svm").search_space
     linear = optuna.trial.FixedTrial({"estimator__C": 2.0, "estimator__kernel": "linear"})
     assert suggest_params(linear, space, "classification") == {
-        "estimator__C": 2.0, "estimator__kernel": "linear"}  # no gamma for a linear kernel
+        "estimator__C": 2.0,
+        "estimator__kernel": "linear",
+    }  # no gamma for a linear kernel
     rbf = optuna.trial.FixedTrial({"C": 10.0, "kernel": "rbf", "gamma": 0.1, "epsilon": 0.1})
     assert set(suggest_params(rbf, space, "regression")) == {"C", "kernel", "gamma", "epsilon"}
 
 
 def test_nested_keys_reach_the_wrapped_estimator() -> None:
-    estimator = make_estimator(_model("svm"), "classification",
-                               {"estimator__C": 3.0, "estimator__kernel": "linear"}, seed=0)
+    estimator = make_estimator(
+        _model("svm"),
+        "classification",
+        {"estimator__C": 3.0, "estimator__kernel": "linear"},
+        seed=0,
+    )
     assert (estimator.estimator.C, estimator.estimator.kernel) == (3.0, "linear")
 
 
@@ -110,10 +134,17 @@ def test_nested_keys_reach_the_wrapped_estimator() -> None:
 
 
 def test_class_weight_reaches_every_family_that_supports_it(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     y = pd.Series([0] * 30 + [1] * 10)
-    for name in ("logistic_regression", "elastic_net", "random_forest", "extra_trees",
-                 "hist_gradient_boosting", "torch_mlp"):
+    for name in (
+        "logistic_regression",
+        "elastic_net",
+        "random_forest",
+        "extra_trees",
+        "hist_gradient_boosting",
+        "torch_mlp",
+    ):
         model = _model(name, "model.class_weight=balanced")
         estimator = make_estimator(model, "classification", {}, seed=0)
         assert estimator.get_params()["class_weight"] == "balanced", name
@@ -136,8 +167,9 @@ def test_xgboost_class_weights_change_the_fit(wine) -> None:
     params = {"learning_rate": 0.1, "max_depth": 2}
     plain = _objective(_model("xgboost"), X, y).refit(params, 20, X, y)
     balanced = _objective(_model("xgboost", "model.class_weight=balanced"), X, y).refit(
-        params, 20, X, y)
-    assert (balanced.predict_proba(X)[:, 1].mean() > plain.predict_proba(X)[:, 1].mean())
+        params, 20, X, y
+    )
+    assert balanced.predict_proba(X)[:, 1].mean() > plain.predict_proba(X)[:, 1].mean()
 
 
 # ---- iterative families: early stopping, pruning, refit -----------------------------------
@@ -160,13 +192,22 @@ def test_xgboost_early_stops_records_rounds_and_refits_with_them(wine) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:Fixed parameter")  # the bad value is outside the space
-@pytest.mark.parametrize(("name", "overrides", "good", "bad"), [
-    ("xgboost", [], {"learning_rate": 0.3}, {"learning_rate": 1e-6}),
-    ("torch_mlp", ["model.classifier.max_epochs=40"], {"learning_rate": 1e-2},
-     {"learning_rate": 1e-7}),
-], ids=["xgboost", "torch_mlp"])
-def test_a_bad_trial_is_pruned_after_few_rounds(wine, name: str, overrides: list[str],
-                                                good: dict, bad: dict) -> None:
+@pytest.mark.parametrize(
+    ("name", "overrides", "good", "bad"),
+    [
+        ("xgboost", [], {"learning_rate": 0.3}, {"learning_rate": 1e-6}),
+        (
+            "torch_mlp",
+            ["model.classifier.max_epochs=40"],
+            {"learning_rate": 1e-2},
+            {"learning_rate": 1e-7},
+        ),
+    ],
+    ids=["xgboost", "torch_mlp"],
+)
+def test_a_bad_trial_is_pruned_after_few_rounds(
+    wine, name: str, overrides: list[str], good: dict, bad: dict
+) -> None:
     X, y = wine
     objective = _objective(_model(name, *overrides), X, y)
     study = _study(n_startup_trials=1)
@@ -206,8 +247,7 @@ def test_regression_families_score_on_diabetes() -> None:
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     study = _study()
     study.enqueue_trial({"learning_rate": 0.05})
-    study.optimize(_objective(_model("xgboost"), X, y, task="regression", metric="r2"),
-                   n_trials=1)
+    study.optimize(_objective(_model("xgboost"), X, y, task="regression", metric="r2"), n_trials=1)
     trial = study.trials[0]
     assert trial.value > 0.3
     assert all(v < 0 for v in trial.intermediate_values.values())  # -RMSE
@@ -220,17 +260,21 @@ def test_regression_families_score_on_diabetes() -> None:
 def colours() -> tuple[pd.DataFrame, pd.Series]:
     """The label is a set of categories: {a, c, e} -> 1, {b, d, f} -> 0."""
     rng = np.random.default_rng(0)
-    X = pd.DataFrame({"x": rng.normal(size=600),
-                      "colour": rng.choice(list("abcdef"), size=600)})
+    X = pd.DataFrame({"x": rng.normal(size=600), "colour": rng.choice(list("abcdef"), size=600)})
     return X, pd.Series(X["colour"].isin(["a", "c", "e"]).astype(int))
 
 
-@pytest.mark.parametrize(("overrides", "features"), [
-    (["model.encoding=native"], FeaturesConfig()),
-    ([], FeaturesConfig(encoding="native")),
-], ids=["model.encoding", "features.encoding"])
-def test_native_categoricals_split_on_category_sets(colours, overrides: list[str],
-                                                    features: FeaturesConfig) -> None:
+@pytest.mark.parametrize(
+    ("overrides", "features"),
+    [
+        (["model.encoding=native"], FeaturesConfig()),
+        ([], FeaturesConfig(encoding="native")),
+    ],
+    ids=["model.encoding", "features.encoding"],
+)
+def test_native_categoricals_split_on_category_sets(
+    colours, overrides: list[str], features: FeaturesConfig
+) -> None:
     """One depth-1 tree separates {a, c, e} from the rest only with native categories."""
     X, y = colours
     types = {"x": "numeric", "colour": "categorical"}

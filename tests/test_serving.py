@@ -27,8 +27,9 @@ def _free_port() -> int:
 
 
 def _post(url: str, body: bytes) -> tuple[int, str]:
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.read().decode()
@@ -46,24 +47,47 @@ def served_model(tmp_path_factory: pytest.TempPathFactory):
 
     rng = np.random.default_rng(0)
     n = 400
-    frame = pd.DataFrame({
-        "income": rng.normal(50, 10, n).round(1),
-        "city": rng.choice(["paris", "lyon", "nice"], n),
-        "age": rng.integers(18, 80, n).astype(float),
-    })
-    frame["segment"] = np.where(frame["income"] + (frame["city"] == "paris") * 8 > 52,
-                                "premium", "basic")
+    frame = pd.DataFrame(
+        {
+            "income": rng.normal(50, 10, n).round(1),
+            "city": rng.choice(["paris", "lyon", "nice"], n),
+            "age": rng.integers(18, 80, n).astype(float),
+        }
+    )
+    frame["segment"] = np.where(
+        frame["income"] + (frame["city"] == "paris") * 8 > 52, "premium", "basic"
+    )
     try:
-        result = run_experiment(["model=random_forest", "search.n_trials=2",
-                                 "search.cv_folds=3", "eda=off"], frame=frame, target="segment")
+        result = run_experiment(
+            ["model=random_forest", "search.n_trials=2", "search.cv_folds=3", "eda=off"],
+            frame=frame,
+            target="segment",
+        )
     finally:
         os.chdir(previous)
     port = _free_port()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(result.model_path),
-         "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            str(result.model_path),
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -95,8 +119,10 @@ def test_server_predicts_original_labels_like_the_pipeline(served_model) -> None
 
 def test_unseen_category_and_missing_value_are_predicted(served_model) -> None:
     url, _, _ = served_model
-    rows = {"columns": ["income", "city", "age"],
-            "data": [[61.0, "marseille", 40.0], [45.0, "paris", None]]}
+    rows = {
+        "columns": ["income", "city", "age"],
+        "data": [[61.0, "marseille", 40.0], [45.0, "paris", None]],
+    }
     status, text = _post(f"{url}/invocations", json.dumps({"dataframe_split": rows}).encode())
     assert status == 200, text
     assert len(json.loads(text)["predictions"]) == 2
