@@ -36,6 +36,7 @@ import bz2
 import codecs
 import csv
 import difflib
+import functools
 import gzip
 import hashlib
 import logging
@@ -90,6 +91,11 @@ class Dataset:
     time: pd.Series | None = None  # dataset.time_column values (the test split is the latest)
     n_missing_time: int = 0  # rows dropped because their time was missing
     source: str = ""  # the file, "the DataFrame" or "built-in dataset NAME", for messages
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Hash of X and y, computed once: logged and part of the study's name."""
+        return fingerprint(self.X, self.y)
 
 
 @dataclass

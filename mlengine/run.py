@@ -108,7 +108,7 @@ def _log_setup(
     tracker: Any, cfg: DictConfig, conf: Config, overrides: Any, ds: Any, output_dir: Path
 ) -> None:
     """Config (as artifact and flat params), overrides, versions and the data fingerprint."""
-    from mlengine import data, tracking
+    from mlengine import tracking
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved.pop("hydra", None)
@@ -119,7 +119,7 @@ def _log_setup(
     params.update({f"version.{k}": v for k, v in tracking.package_versions().items()})
     params.update(
         {
-            "data.fingerprint": data.fingerprint(ds.X, ds.y),
+            "data.fingerprint": ds.fingerprint,
             "data.rows": len(ds.X),
             "data.columns": ds.X.shape[1],
             "data.task": ds.task,
@@ -214,7 +214,7 @@ def _sweep_refit_export(
         metric,
         conf.search.cv_folds,
         conf.seed,
-        data.fingerprint(ds.X, ds.y),
+        ds.fingerprint,
     )
     direction = METRICS[metric].direction
     study = search.open_study(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlengine.config import MlengineError
+from mlengine.recovery import WORKER_KEY, worker_id
 
 TRACKED_PACKAGES = (
     "mlengine",
@@ -181,7 +182,12 @@ class Tracker:
             self.experiment_id,
             start_time=start,
             run_name=name,
-            tags={MLFLOW_PARENT_RUN_ID: self.parent_id, MLFLOW_RUN_NAME: name},
+            # Stamped like the parent: a kill between create and terminate leaves it RUNNING.
+            tags={
+                MLFLOW_PARENT_RUN_ID: self.parent_id,
+                MLFLOW_RUN_NAME: name,
+                WORKER_KEY: worker_id(),
+            },
         )
         metrics = {"fit_seconds": (end - start) / 1000}
         if trial.state == TrialState.COMPLETE and trial.value is not None:
