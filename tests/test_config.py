@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from mlengine.cli import config_dir
 from mlengine.config import ConfigError, ModelConfig, ParamSpec, validate
 from mlengine.search import make_estimator
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 CONF = config_dir()
 GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir())

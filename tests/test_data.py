@@ -23,97 +23,18 @@ from mlengine.data import (
     read_table,
     type_columns,
 )
-from tests.conftest import run_cli
-
-EXPECTED_KINDS = {
-    "customer_id": "id",
-    "order_ref": "id",
-    "amount": "numeric",
-    "discount": "numeric",
-    "score": "numeric",
-    "mixed": "numeric",
-    "color": "categorical",
-    "rating": "categorical",
-    "is_member": "boolean",
-    "active": "boolean",
-    "signup": "datetime",
-    "last_seen": "datetime",
-    "mixed_dates": "datetime",
-    "country": "categorical",
-    "empty": "categorical",
-    "review": "text",
-}
-EXPECTED_DROPS = {
-    "customer_id": "ID-like",
-    "order_ref": "ID-like",
-    "country": "constant",
-    "empty": "all values missing",
-}
-N_MISSING_TARGET = 3 + 2  # None and "?" labels
-
-
-def messy_frame(n: int = 1200, seed: int = 0, n_texts: int | None = None) -> pd.DataFrame:
-    """The table an ML engineer is handed: every kind of mess, label 'leave'/'stay'.
-
-    `n_texts` distinct review texts (10,000 for the acceptance case; default n // 2).
-    """
-    rng = np.random.default_rng(seed)
-    amount = rng.integers(100, 90_000, n)
-    score = rng.normal(size=n)
-    color = rng.choice(["red", "green", "blue"], n)
-    words = np.array(["good", "bad", "slow", "fast", "cheap", "late", "fine", "broken"])
-    n_texts = n_texts or n // 2
-    texts = [" ".join(words[rng.integers(0, 8, 4)]) + f" order{i}" for i in range(n_texts)]
-    days = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
-    risk = (amount > 45_000).astype(int) + (score > 0.5) + (color == "red")
-    frame = pd.DataFrame(
-        {
-            "customer_id": np.arange(n) + 10_000,
-            "order_ref": [f"{v:016x}" for v in rng.integers(0, 2**62, n)],
-            "amount": pd.Series([f"{v:,}" for v in amount], dtype=object),
-            "discount": [f"{v}%" for v in rng.integers(0, 60, n)],
-            "score": score,
-            "mixed": pd.Series(rng.integers(0, 100, n), dtype=object),
-            "color": color.astype(object),
-            "rating": rng.integers(1, 6, n),
-            "is_member": rng.choice(["yes", "no", "Yes", "NO"], n),
-            "active": rng.random(n) < 0.5,
-            "signup": days.strftime("%Y-%m-%d"),
-            "last_seen": (days + pd.to_timedelta(rng.integers(0, 24, n), unit="h")).strftime(
-                "%d/%m/%Y %H:%M"
-            ),
-            "mixed_dates": np.where(
-                np.arange(n) % 2 == 0, days.strftime("%Y-%m-%d"), days.strftime("%d/%m/%Y")
-            ),
-            "country": "NL",
-            "empty": pd.Series([None] * n, dtype=object),
-            "review": np.asarray(texts, dtype=object)[np.arange(n) % n_texts],
-            "churn": np.where(risk >= 2, "leave", "stay").astype(object),
-        }
-    )
-    frame.loc[::17, "amount"] = "?"
-    frame.loc[5::23, "amount"] = "NA"
-    frame.loc[::31, "discount"] = "n/a"
-    frame.loc[::19, "score"] = np.inf
-    frame.loc[7::41, "score"] = -np.inf
-    frame.loc[3::29, "score"] = np.nan
-    frame.loc[1::13, "mixed"] = "?"
-    frame.loc[2::13, "mixed"] = 2.5
-    frame.loc[::11, "color"] = " red "
-    frame.loc[4::37, "color"] = "NA"
-    frame.loc[6::43, "is_member"] = ""
-    frame.loc[[i for i in (10, 20, 30) if i < n], "churn"] = None
-    frame.loc[[i for i in (40, 50) if i < n], "churn"] = "?"
-    return frame
-
-
-def _cfg(**kwargs) -> DatasetConfig:
-    defaults = {"name": "t", "source": "dataframe", "target": "churn"}
-    return DatasetConfig(**{**defaults, **kwargs})
+from tests.helpers import (
+    EXPECTED_DROPS,
+    EXPECTED_KINDS,
+    N_MISSING_TARGET,
+    frame_cfg,
+    messy_frame,
+    run_cli,
+)
 
 
 def _file_cfg(path: Path, **kwargs) -> DatasetConfig:
-    return _cfg(source="file", path=str(path), **kwargs)
+    return frame_cfg(source="file", path=str(path), **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,7 +42,7 @@ def _file_cfg(path: Path, **kwargs) -> DatasetConfig:
 # ---------------------------------------------------------------------------------------------
 def test_messy_frame_is_typed_cleaned_and_its_unusable_columns_reported() -> None:
     frame = messy_frame()
-    ds = load_dataset(_cfg(), frame)
+    ds = load_dataset(frame_cfg(), frame)
     assert ds.column_types == EXPECTED_KINDS
     assert ds.drop_columns == EXPECTED_DROPS
     assert ds.n_missing_target == N_MISSING_TARGET
@@ -162,7 +83,7 @@ def test_csv_of_the_messy_table_types_the_same(tmp_path: Path) -> None:
     assert ds.column_types == EXPECTED_KINDS
     assert ds.drop_columns == EXPECTED_DROPS
     assert ds.n_missing_target == N_MISSING_TARGET
-    from_frame = load_dataset(_cfg(), frame)
+    from_frame = load_dataset(frame_cfg(), frame)
     for column in ("amount", "discount", "is_member", "rating", "signup", "mixed_dates"):
         pd.testing.assert_series_equal(ds.X[column], from_frame.X[column], check_dtype=False)
 
@@ -280,7 +201,7 @@ def test_column_types_override_converts_the_values() -> None:
 
 def test_unknown_column_in_overrides_names_it() -> None:
     with pytest.raises(DataError, match="'colr'|colr"):
-        load_dataset(_cfg(column_types={"colr": "categorical"}), messy_frame(100))
+        load_dataset(frame_cfg(column_types={"colr": "categorical"}), messy_frame(100))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,12 +226,12 @@ def test_task_inference(values: list, task: str) -> None:
 
 def test_labels_stay_the_users_own() -> None:
     base = {"x": np.arange(40) % 7}
-    strings = load_dataset(_cfg(target="y"), pd.DataFrame({**base, "y": ["no", "yes"] * 20}))
+    strings = load_dataset(frame_cfg(target="y"), pd.DataFrame({**base, "y": ["no", "yes"] * 20}))
     assert strings.y.iloc[0] == "no" and isinstance(strings.y.iloc[0], str)
     floats = pd.DataFrame({**base, "y": [0.0, 1.0, np.nan, 1.0] * 10})
-    ints = load_dataset(_cfg(target="y"), floats)
+    ints = load_dataset(frame_cfg(target="y"), floats)
     assert ints.y.dtype == np.int64 and ints.n_missing_target == 10  # floats only for the NaN
-    forced = load_dataset(_cfg(target="y", task="regression"), floats)
+    forced = load_dataset(frame_cfg(target="y", task="regression"), floats)
     assert forced.task == "regression" and forced.y.dtype == np.float64
 
 
@@ -318,7 +239,7 @@ def test_regression_target_as_numeric_text() -> None:
     frame = pd.DataFrame(
         {"x": np.arange(60) % 9, "price": [f"${v:,}.50" for v in range(10_000, 70_000, 1000)]}
     )
-    ds = load_dataset(_cfg(target="price"), frame)
+    ds = load_dataset(frame_cfg(target="price"), frame)
     assert ds.task == "regression" and ds.y.iloc[0] == 10_000.5
 
 
@@ -344,7 +265,7 @@ def test_missing_and_empty_files_are_named(tmp_path: Path) -> None:
 
 def test_absent_target_lists_the_closest_columns_first() -> None:
     with pytest.raises(DataError) as error:
-        load_dataset(_cfg(target="chrn"), messy_frame(100))
+        load_dataset(frame_cfg(target="chrn"), messy_frame(100))
     message = str(error.value)
     assert "'chrn'" in message and message.index("churn") < message.index("amount")
     assert "\n" not in message
@@ -354,7 +275,7 @@ def test_all_missing_and_single_class_targets(tmp_path: Path) -> None:
     frame = messy_frame(100)
     frame["churn"] = ["?", None, "NA", ""] * 25
     with pytest.raises(DataError, match=r"'churn' in the DataFrame has no values"):
-        load_dataset(_cfg(), frame)
+        load_dataset(frame_cfg(), frame)
     frame["churn"] = "stay"
     frame.to_csv(tmp_path / "one.csv", index=False)
     with pytest.raises(DataError, match=r"'churn' in .*one\.csv has a single class \('stay'\)"):
@@ -362,28 +283,28 @@ def test_all_missing_and_single_class_targets(tmp_path: Path) -> None:
 
 
 def test_fewer_rows_than_folds() -> None:
-    ds = load_dataset(_cfg(), messy_frame(30).iloc[:14])
+    ds = load_dataset(frame_cfg(), messy_frame(30).iloc[:14])
     X_train, _, y_train, _ = holdout_split(ds, 0.2, 0)
     with pytest.raises(DataError, match=r"Only \d+ training rows for search.cv_folds=10"):
         check_enough_rows(y_train, ds.task, 10)
     with pytest.raises(DataError, match="has only 2 rows"):
-        holdout_split(load_dataset(_cfg(), messy_frame(60).iloc[:2]), 0.5, 0)
+        holdout_split(load_dataset(frame_cfg(), messy_frame(60).iloc[:2]), 0.5, 0)
 
 
 def test_config_refuses_bad_dataset_settings() -> None:
     with pytest.raises(ConfigError, match="dataset.delimiter"):
-        _cfg(delimiter=";;")
+        frame_cfg(delimiter=";;")
     with pytest.raises(ConfigError, match="dataset.encoding"):
-        _cfg(encoding="klingon-8")
+        frame_cfg(encoding="klingon-8")
     with pytest.raises(ConfigError, match="dataset.split_by"):
-        _cfg(split_by="churn")
+        frame_cfg(split_by="churn")
 
 
 # ---------------------------------------------------------------------------------------------
 # Splits
 # ---------------------------------------------------------------------------------------------
 def test_holdout_is_stratified_and_fixed_by_seed() -> None:
-    ds = load_dataset(_cfg(), messy_frame())
+    ds = load_dataset(frame_cfg(), messy_frame())
     first, again = holdout_split(ds, 0.25, 3), holdout_split(ds, 0.25, 3)
     assert list(first[1].index) == list(again[1].index)
     share = (ds.y == "leave").mean()
@@ -392,7 +313,7 @@ def test_holdout_is_stratified_and_fixed_by_seed() -> None:
 
 def test_time_split_tests_on_the_most_recent_rows() -> None:
     frame = messy_frame()
-    ds = load_dataset(_cfg(time_column="signup"), frame)
+    ds = load_dataset(frame_cfg(time_column="signup"), frame)
     X_train, X_test, y_train, _ = holdout_split(ds, 0.2, 0)
     assert X_train["signup"].max() < X_test["signup"].min()
     assert X_train["signup"].is_monotonic_increasing
@@ -408,14 +329,14 @@ def test_time_split_tests_on_the_most_recent_rows() -> None:
 def test_time_column_with_missing_times_drops_those_rows() -> None:
     frame = messy_frame(200)
     frame.loc[[60, 61], "signup"] = "?"
-    ds = load_dataset(_cfg(time_column="signup"), frame)
+    ds = load_dataset(frame_cfg(time_column="signup"), frame)
     assert ds.n_missing_time == 2 and len(ds.X) == len(ds.y) == len(ds.time)
 
 
 def test_grouped_split_keeps_each_group_on_one_side() -> None:
     frame = messy_frame()
     frame["store"] = np.arange(len(frame)) % 37
-    ds = load_dataset(_cfg(split_by="store"), frame)
+    ds = load_dataset(frame_cfg(split_by="store"), frame)
     assert ds.drop_columns["store"] == "dataset.split_by group column"
     X_train, X_test, y_train, _ = holdout_split(ds, 0.2, 0)
     assert not set(X_train["store"]) & set(X_test["store"])
@@ -428,7 +349,7 @@ def test_grouped_split_keeps_each_group_on_one_side() -> None:
 def test_grouped_split_needs_enough_groups() -> None:
     frame = messy_frame(300)
     frame["store"] = np.arange(len(frame)) % 4
-    ds = load_dataset(_cfg(split_by="store"), frame)
+    ds = load_dataset(frame_cfg(split_by="store"), frame)
     X_train, _, y_train, _ = holdout_split(ds, 0.25, 0)
     with pytest.raises(
         DataError,
@@ -440,9 +361,9 @@ def test_grouped_split_needs_enough_groups() -> None:
 
 def test_split_and_time_columns_must_exist() -> None:
     with pytest.raises(DataError, match=r"dataset.split_by: column 'shop' .*closest"):
-        load_dataset(_cfg(split_by="shop"), messy_frame(50))
+        load_dataset(frame_cfg(split_by="shop"), messy_frame(50))
     with pytest.raises(DataError, match=r"dataset.time_column: column 'when'"):
-        load_dataset(_cfg(time_column="when"), messy_frame(50))
+        load_dataset(frame_cfg(time_column="when"), messy_frame(50))
 
 
 # ---------------------------------------------------------------------------------------------

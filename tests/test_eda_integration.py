@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 
 def _leaky_table(n: int = 600, seed: int = 0) -> pd.DataFrame:

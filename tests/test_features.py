@@ -21,7 +21,7 @@ from mlengine.transformers import (
     NumericCleaner,
     TextTfidf,
 )
-from tests.test_data import EXPECTED_DROPS, _cfg, messy_frame
+from tests.helpers import EXPECTED_DROPS, frame_cfg, messy_frame
 
 LINEAR = ModelConfig(
     name="lr",
@@ -83,7 +83,7 @@ def test_transformers_are_real_sklearn_estimators(estimator: object, check: obje
 
 @pytest.fixture(scope="module")
 def messy() -> object:
-    return load_dataset(_cfg(), messy_frame())
+    return load_dataset(frame_cfg(), messy_frame())
 
 
 def _features(ds: object, cfg: FeaturesConfig | None = None) -> dict[str, str]:
@@ -208,7 +208,7 @@ def test_pipeline_predicts_raw_rows_with_unseen_and_missing_values(
 def test_raw_and_loaded_rows_get_the_same_predictions(messy: object) -> None:
     pipeline = _fit(messy, LINEAR)
     raw = messy_frame(200, seed=4)
-    loaded = load_dataset(_cfg(), raw)
+    loaded = load_dataset(frame_cfg(), raw)
     raw_rows = raw[raw["churn"].isin(["leave", "stay"])].drop(columns="churn")
     np.testing.assert_array_equal(
         pipeline.predict(raw_rows), pipeline.predict(loaded.X[raw_rows.columns])
@@ -275,7 +275,7 @@ def test_preprocessing_is_fitted_inside_each_fold(messy: object) -> None:
 def test_fitted_pipeline_round_trips_through_skops() -> None:
     import skops.io
 
-    small = load_dataset(_cfg(), messy_frame(300))
+    small = load_dataset(frame_cfg(), messy_frame(300))
     for model in (LINEAR, HIST):
         pipeline = _fit(small, model)
         data = skops.io.dumps(pipeline)
@@ -326,7 +326,7 @@ def test_exported_model_predicts_raw_rows_in_the_original_labels(workdir: Path, 
     assert set(result.dropped_columns) == set(EXPECTED_DROPS)
     served = mlflow.pyfunc.load_model(str(result.model_path))
     features = [c for c in frame.columns if c not in EXPECTED_DROPS and c != "churn"]
-    rows = load_dataset(_cfg(), messy_frame(60, seed=7)).X[features].head(8).copy()
+    rows = load_dataset(frame_cfg(), messy_frame(60, seed=7)).X[features].head(8).copy()
     rows.loc[0, "color"] = "purple"  # never seen in training
     rows.loc[1, ["amount", "score", "discount", "rating", "is_member"]] = np.nan
     rows.loc[2, ["color", "review"]] = None

@@ -12,7 +12,7 @@ import pytest
 
 from mlengine.api import _new_folder
 from mlengine.tracking import redact
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 
 def _client(workdir: Path):

@@ -1,0 +1,191 @@
+"""Helpers shared by test modules: the real CLI in a subprocess and the messy test table.
+
+Test modules import these as `tests.helpers` (tests/ is a package, so pytest puts the repo
+root on sys.path whether it is started as `pytest` or `python -m pytest`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlengine.config import DatasetConfig
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(
+    args: list[str], cwd: Path, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`mlengine ARGS` in a subprocess, as a user types it."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [sys.executable, "-m", "mlengine", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+EXPECTED_KINDS = {
+    "customer_id": "id",
+    "order_ref": "id",
+    "amount": "numeric",
+    "discount": "numeric",
+    "score": "numeric",
+    "mixed": "numeric",
+    "color": "categorical",
+    "rating": "categorical",
+    "is_member": "boolean",
+    "active": "boolean",
+    "signup": "datetime",
+    "last_seen": "datetime",
+    "mixed_dates": "datetime",
+    "country": "categorical",
+    "empty": "categorical",
+    "review": "text",
+}
+EXPECTED_DROPS = {
+    "customer_id": "ID-like",
+    "order_ref": "ID-like",
+    "country": "constant",
+    "empty": "all values missing",
+}
+N_MISSING_TARGET = 3 + 2  # None and "?" labels
+
+
+def messy_frame(n: int = 1200, seed: int = 0, n_texts: int | None = None) -> pd.DataFrame:
+    """The table an ML engineer is handed: every kind of mess, label 'leave'/'stay'.
+
+    `n_texts` distinct review texts (10,000 for the acceptance case; default n // 2).
+    """
+    rng = np.random.default_rng(seed)
+    amount = rng.integers(100, 90_000, n)
+    score = rng.normal(size=n)
+    color = rng.choice(["red", "green", "blue"], n)
+    words = np.array(["good", "bad", "slow", "fast", "cheap", "late", "fine", "broken"])
+    n_texts = n_texts or n // 2
+    texts = [" ".join(words[rng.integers(0, 8, 4)]) + f" order{i}" for i in range(n_texts)]
+    days = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
+    risk = (amount > 45_000).astype(int) + (score > 0.5) + (color == "red")
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.arange(n) + 10_000,
+            "order_ref": [f"{v:016x}" for v in rng.integers(0, 2**62, n)],
+            "amount": pd.Series([f"{v:,}" for v in amount], dtype=object),
+            "discount": [f"{v}%" for v in rng.integers(0, 60, n)],
+            "score": score,
+            "mixed": pd.Series(rng.integers(0, 100, n), dtype=object),
+            "color": color.astype(object),
+            "rating": rng.integers(1, 6, n),
+            "is_member": rng.choice(["yes", "no", "Yes", "NO"], n),
+            "active": rng.random(n) < 0.5,
+            "signup": days.strftime("%Y-%m-%d"),
+            "last_seen": (days + pd.to_timedelta(rng.integers(0, 24, n), unit="h")).strftime(
+                "%d/%m/%Y %H:%M"
+            ),
+            "mixed_dates": np.where(
+                np.arange(n) % 2 == 0, days.strftime("%Y-%m-%d"), days.strftime("%d/%m/%Y")
+            ),
+            "country": "NL",
+            "empty": pd.Series([None] * n, dtype=object),
+            "review": np.asarray(texts, dtype=object)[np.arange(n) % n_texts],
+            "churn": np.where(risk >= 2, "leave", "stay").astype(object),
+        }
+    )
+    frame.loc[::17, "amount"] = "?"
+    frame.loc[5::23, "amount"] = "NA"
+    frame.loc[::31, "discount"] = "n/a"
+    frame.loc[::19, "score"] = np.inf
+    frame.loc[7::41, "score"] = -np.inf
+    frame.loc[3::29, "score"] = np.nan
+    frame.loc[1::13, "mixed"] = "?"
+    frame.loc[2::13, "mixed"] = 2.5
+    frame.loc[::11, "color"] = " red "
+    frame.loc[4::37, "color"] = "NA"
+    frame.loc[6::43, "is_member"] = ""
+    frame.loc[[i for i in (10, 20, 30) if i < n], "churn"] = None
+    frame.loc[[i for i in (40, 50) if i < n], "churn"] = "?"
+    return frame
+
+
+def frame_cfg(**kwargs) -> DatasetConfig:
+    defaults = {"name": "t", "source": "dataframe", "target": "churn"}
+    return DatasetConfig(**{**defaults, **kwargs})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def post_json(url: str, body: bytes) -> tuple[int, str]:
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+@contextlib.contextmanager
+def scoring_server(model_path: Path) -> Iterator[str]:
+    """`mlflow models serve` on a free loopback port; yields its URL, stops its process group."""
+    port = free_port()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            str(model_path),
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/ping", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None:
+                    raise AssertionError(server.stderr.read().decode()[-3000:]) from None
+                if time.monotonic() > deadline:
+                    raise AssertionError("scoring server did not answer /ping in 120 s") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # uvicorn workers are children: stop the group
+        server.wait(timeout=30)
