@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
 from mlengine.cli import config_dir
-from mlengine.config import validate
+from mlengine.config import ConfigError, validate
 from mlengine.run import RunResult, run
 
 
@@ -29,17 +29,23 @@ def run_experiment(
     """
     overrides = list(overrides)
     if frame is not None:
-        overrides += [
-            "dataset=csv",
-            "dataset.source=dataframe",
-            "dataset.name=dataframe",
-            "dataset.path=null",
-            f"dataset.target={target}",
-        ]
+        if not isinstance(target, str) or not target:
+            raise ConfigError(
+                "dataset.target",
+                f"run_experiment(frame=...) needs target='COLUMN', the column to predict "
+                f"(got {target!r})",
+            )
+        overrides.append("dataset=csv")
     with initialize_config_dir(
         config_dir=str(config_dir()), version_base="1.3", job_name="mlengine"
     ):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    if frame is not None:
+        # Set as values, not pasted into override strings that Hydra would parse again: a
+        # column named "a,b", "it's" or "${x}" stays that name (`\${` keeps it literal).
+        with open_dict(cfg):
+            cfg.dataset.source, cfg.dataset.name, cfg.dataset.path = "dataframe", "dataframe", None
+            cfg.dataset.target = target.replace("${", "\\${")
     validate(cfg)  # before the output folder exists
     folder = Path(output_dir) if output_dir else _new_folder(Path(cfg.hydra.run.dir))
     with open_dict(cfg):

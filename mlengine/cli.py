@@ -17,7 +17,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from mlengine.config import MlengineError, register_configs, validate
+from mlengine.config import MlengineError, no_frame_error, register_configs, validate
 from mlengine.tracking import redact
 
 
@@ -75,6 +75,8 @@ class ValidateBeforeRun(Callback):
     def _validate_or_exit(config: DictConfig) -> None:
         try:
             validate(config)
+            if config.dataset.source == "dataframe":
+                raise no_frame_error()
         except MlengineError as error:
             print(error, file=sys.stderr)
             sys.exit(1)
@@ -131,6 +133,9 @@ class SweepSummary(Callback):
 
 def main() -> None:
     """Console entry: the Hydra app, then the sweep summary when it was a multirun."""
+    # MLflow's INFO lines (store creation, migrations) say nothing a user acts on; the
+    # command is an application, so it picks the level for its own process.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     try:
         hydra_app()
     finally:

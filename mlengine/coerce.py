@@ -75,6 +75,7 @@ _DATE_LIKE = re.compile(
 )
 
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_NUMBER_TEXT = re.compile(_NUMBER)
 _THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$"
 _CURRENCY = r"^([+-]?)\s*[$€£¥]\s*"
 _NULL_STRING = pa.scalar(None, pa.large_string())
@@ -265,6 +266,28 @@ def _to_datetime(values: pd.Series, fmt: str) -> pd.Series:
             return pd.to_datetime(values, format=fmt, errors="coerce", utc=fmt == "ISO8601")
         except (ValueError, OverflowError, TypeError):
             return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+
+
+def mask_markers(values: pd.Series, markers: Sequence[str] | None) -> pd.Series:
+    """Cells that are one of the user's missing markers (`dataset.na_values`) -> missing.
+
+    Text is compared trimmed; a marker that reads as a number ("-999") also matches that
+    number in a numeric column, as pandas' `read_csv(na_values=...)` does.
+    """
+    if not markers or len(values) == 0:
+        return values
+    numbers = [float(m) for m in markers if _NUMBER_TEXT.match(m.strip())]
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return values.mask(values.isin(numbers)) if numbers else values
+    if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_datetime64_any_dtype(
+        values.dtype
+    ):
+        return values
+    text = pd.Series(values, copy=False).astype("str").str.strip()
+    hit = text.isin([m.strip() for m in markers]).to_numpy(copy=True)
+    if numbers:
+        hit |= pd.to_numeric(values, errors="coerce").isin(numbers).to_numpy()
+    return values.mask(hit) if hit.any() else values
 
 
 def to_float(values: pd.Series) -> np.ndarray:

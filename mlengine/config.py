@@ -30,6 +30,15 @@ class ConfigError(MlengineError):
         self.key = key
 
 
+def no_frame_error() -> ConfigError:
+    """dataset.source=dataframe without a frame: the command line has no in-memory table."""
+    return ConfigError(
+        "dataset.source",
+        "dataframe is the Python API's in-memory table (run_experiment(frame=df, "
+        "target=COLUMN)); on the command line use dataset=csv dataset.path=FILE",
+    )
+
+
 def _check(ok: bool, key: str, problem: str) -> None:
     if not ok:
         raise ConfigError(key, problem)
@@ -248,6 +257,8 @@ class SearchConfig:
         _check(self.sampler in ("tpe", "random"), "search.sampler", "must be tpe or random")
         _check(self.pruner in ("median", "none"), "search.pruner", "must be median or none")
         _check(self.n_startup_trials >= 0, "search.n_startup_trials", "must be >= 0")
+        if self.storage and not self.storage.startswith("journal:"):
+            check_storage_driver(self.storage)
         if self.metric is not None:
             from mlengine.metrics import METRICS
 
@@ -256,6 +267,33 @@ class SearchConfig:
                 "search.metric",
                 f"'{self.metric}' is unknown; choose one of {', '.join(sorted(METRICS))}",
             )
+
+
+# pip extras that bring an Optuna storage's database driver, by URL scheme.
+DRIVER_EXTRAS = {"postgresql": "postgres"}
+
+
+def check_storage_driver(url: str) -> None:
+    """Refuse an RDB storage URL whose database driver is not installed, naming the fix."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect().import_dbapi()
+    except (ArgumentError, NoSuchModuleError, ValueError) as error:
+        problem = str(error).splitlines()[0]
+        raise ConfigError(
+            "search.storage", f"is not a storage URL Optuna can open ({problem})"
+        ) from None
+    except ImportError as error:
+        backend = parsed.get_backend_name()
+        extra = DRIVER_EXTRAS.get(backend)
+        fix = f'pip install "mlengine[{extra}]"' if extra else f"install the {backend} driver"
+        raise ConfigError(
+            "search.storage",
+            f"the {backend} driver is not installed ({error.name or error}); {fix}",
+        ) from None
 
 
 @dataclass

@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from mlengine import coerce
-from mlengine.config import DatasetConfig, MlengineError
+from mlengine.config import DatasetConfig, MlengineError, no_frame_error
 
 log = logging.getLogger("mlengine")
 
@@ -111,6 +111,8 @@ class _Typed:
 # ---------------------------------------------------------------------------------------------
 def load_dataset(cfg: DatasetConfig, frame: pd.DataFrame | None = None) -> Dataset:
     """The configured dataset, or `frame` (the Python API's in-memory table), typed."""
+    if frame is None and cfg.source == "dataframe":
+        raise no_frame_error()
     builtin = frame is None and cfg.source == "builtin"
     if builtin:
         table, source = _load_builtin(cfg.name), f"built-in dataset '{cfg.name}'"
@@ -171,8 +173,7 @@ def _own_frame(frame: pd.DataFrame, na_values: list[str] | tuple = ()) -> pd.Dat
     table.columns = [str(c) for c in table.columns]
     _check_shape(table, "the DataFrame")
     for column in table.columns if na_values else ():
-        if not pd.api.types.is_numeric_dtype(table[column].dtype):
-            table[column] = table[column].mask(table[column].isin(list(na_values)))
+        table[column] = coerce.mask_markers(table[column], list(na_values))
     return table.reset_index(drop=True)
 
 

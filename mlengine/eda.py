@@ -299,8 +299,12 @@ class EdaReport:
         md_path.write_text(self.to_markdown(plots=[p.name for p in plots]))
         return [json_path, md_path, *plots]
 
-    def console_summary(self) -> str:
-        """A few lines for the terminal: counts, errors, warnings, relevance, advice."""
+    def console_summary(self, selecting: bool = False) -> str:
+        """A few lines for the terminal: counts, errors, warnings, relevance, advice.
+
+        `selecting`: the run drops what the report rates unusable (`features.select=eda`);
+        otherwise the summary says what that option would drop.
+        """
         c = self._counts()
         sample = f"sampled {self.n_rows_used:,} rows" if self.sampled else "all rows"
         lines = [
@@ -326,10 +330,13 @@ class EdaReport:
                 f"irrelevant (noise floor {self.noise_floor():.4f} nats)"
             )
         if self.drop_reasons:
+            names = ", ".join(list(self.drop_reasons)[:8]) + (
+                ", ..." if len(self.drop_reasons) > 8 else ""
+            )
             lines.append(
-                f"  features.select=eda drops {len(self.drop_reasons)}: "
-                + ", ".join(list(self.drop_reasons)[:8])
-                + (", ..." if len(self.drop_reasons) > 8 else "")
+                f"  features.select=eda drops {len(self.drop_reasons)}: {names}"
+                if selecting
+                else f"  would drop {len(self.drop_reasons)} (opt in: features.select=eda): {names}"
             )
         if self.model_advice.ranking:
             top = " > ".join(a.family for a in self.model_advice.ranking[:3])

@@ -47,15 +47,31 @@ def safe_child(folder: Path, name: str) -> Path:
     return target
 
 
+def serving_signature(X_sample: pd.DataFrame, predictions: Any) -> Any:
+    """Every input column required by name, of MLflow's `Any` type.
+
+    A column's dtype depends on the rows a client reads, not on the model: `pd.read_csv`
+    gives int64 for a whole-number column, float64 when one value is missing, text where a
+    cell says "1,234" or "n/a". MLflow's enforcement refuses int64 for `double` and float64
+    for `long`, so typed columns would refuse the user's own file; the pipeline's cleaners
+    (`mlengine.transformers`) read any of these as the loader did. A missing column is
+    still refused by name before the model runs.
+    """
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    inputs = Schema([ColSpec(AnyType(), str(column)) for column in X_sample.columns])
+    return ModelSignature(inputs=inputs, outputs=infer_signature(X_sample, predictions).outputs)
+
+
 def export_model(pipeline: Any, X_sample: pd.DataFrame, out_dir: Path, name: str) -> ExportResult:
     """Save the pipeline under out_dir/name and log it to the active MLflow run."""
     import mlflow
     import skops.io
-    from mlflow.models import infer_signature
 
     path = safe_child(out_dir, name)
     example = X_sample.head(5)
-    signature = infer_signature(example, pipeline.predict(example))
+    signature = serving_signature(example, pipeline.predict(example))
     trusted = skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))
     modules = {t.split(".")[0] for t in trusted}
     options: dict[str, Any] = {

@@ -63,11 +63,13 @@ def build_preprocessor(
     model: ModelConfig,
     cfg: FeaturesConfig,
     date_formats: dict[str, list[str]] | None = None,
+    na_values: list[str] | tuple = (),
 ) -> Any:
     """An unfitted ColumnTransformer for these columns, as the model family needs them.
 
     `date_formats` (from `Dataset.date_formats`) lets the served model read dates given as
-    text the way the loader read them.
+    text the way the loader read them; `na_values` (`dataset.na_values`) are missing in
+    served rows as they were when loading.
     """
     from sklearn.compose import ColumnTransformer
 
@@ -84,12 +86,13 @@ def build_preprocessor(
     native = encoding == "native"
     if native:
         _check_native(model)
+    markers = list(na_values) or None
     transformers = [
-        ("numeric", _numeric(scale), by_kind["numeric"]),
-        ("boolean", _boolean(), by_kind["boolean"]),
-        ("categorical", _categorical(encoding, cfg), by_kind["categorical"]),
-        ("datetime", _datetime(scale, date_formats), by_kind["datetime"]),
-        *((f"text_{c}", _text(cfg, dense=native), [c]) for c in by_kind["text"]),
+        ("numeric", _numeric(scale, markers), by_kind["numeric"]),
+        ("boolean", _boolean(markers), by_kind["boolean"]),
+        ("categorical", _categorical(encoding, cfg, markers), by_kind["categorical"]),
+        ("datetime", _datetime(scale, date_formats, markers), by_kind["datetime"]),
+        *((f"text_{c}", _text(cfg, native, markers), [c]) for c in by_kind["text"]),
     ]
     transformers = [t for t in transformers if t[2]]
     sparse = not native and bool(by_kind["text"]) and _accepts_sparse(model)
@@ -104,29 +107,33 @@ def build_preprocessor(
     return preprocessor
 
 
-def _numeric(scale: bool) -> Any:
+def _numeric(scale: bool, na_values: list[str] | None) -> Any:
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     from mlengine.transformers import NumericCleaner
 
-    steps = [NumericCleaner(), SimpleImputer(strategy="median", keep_empty_features=True)]
+    steps = [
+        NumericCleaner(na_values=na_values),
+        SimpleImputer(strategy="median", keep_empty_features=True),
+    ]
     return make_pipeline(*steps, *([StandardScaler()] if scale else []))
 
 
-def _boolean() -> Any:
+def _boolean(na_values: list[str] | None) -> Any:
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
 
     from mlengine.transformers import BooleanCleaner
 
     return make_pipeline(
-        BooleanCleaner(), SimpleImputer(strategy="most_frequent", keep_empty_features=True)
+        BooleanCleaner(na_values=na_values),
+        SimpleImputer(strategy="most_frequent", keep_empty_features=True),
     )
 
 
-def _categorical(encoding: str, cfg: FeaturesConfig) -> Any:
+def _categorical(encoding: str, cfg: FeaturesConfig, na_values: list[str] | None) -> Any:
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
@@ -134,7 +141,7 @@ def _categorical(encoding: str, cfg: FeaturesConfig) -> Any:
     from mlengine.transformers import CategoryCleaner, NativeCategories
 
     if encoding == "native":
-        return NativeCategories(min_frequency=cfg.rare_min_frequency)
+        return NativeCategories(min_frequency=cfg.rare_min_frequency, na_values=na_values)
     rare = cfg.rare_min_frequency or None
     if encoding == "onehot":
         encoder = OneHotEncoder(
@@ -151,11 +158,15 @@ def _categorical(encoding: str, cfg: FeaturesConfig) -> Any:
             min_frequency=rare,
         )
     return make_pipeline(
-        CategoryCleaner(), SimpleImputer(strategy="constant", fill_value="missing"), encoder
+        CategoryCleaner(na_values=na_values),
+        SimpleImputer(strategy="constant", fill_value="missing"),
+        encoder,
     )
 
 
-def _datetime(scale: bool, date_formats: dict[str, list[str]] | None) -> Any:
+def _datetime(
+    scale: bool, date_formats: dict[str, list[str]] | None, na_values: list[str] | None
+) -> Any:
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -163,16 +174,16 @@ def _datetime(scale: bool, date_formats: dict[str, list[str]] | None) -> Any:
     from mlengine.transformers import DatetimeFeatures
 
     steps = [
-        DatetimeFeatures(formats=dict(date_formats or {}) or None),
+        DatetimeFeatures(formats=dict(date_formats or {}) or None, na_values=na_values),
         SimpleImputer(strategy="median", keep_empty_features=True),
     ]
     return make_pipeline(*steps, *([StandardScaler()] if scale else []))
 
 
-def _text(cfg: FeaturesConfig, dense: bool) -> Any:
+def _text(cfg: FeaturesConfig, dense: bool, na_values: list[str] | None) -> Any:
     from mlengine.transformers import TextTfidf
 
-    return TextTfidf(max_features=cfg.text_max_features, dense=dense)
+    return TextTfidf(max_features=cfg.text_max_features, dense=dense, na_values=na_values)
 
 
 def _accepts_sparse(model: ModelConfig) -> bool:

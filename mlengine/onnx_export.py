@@ -153,6 +153,10 @@ def onnx_feed(onnx_model: onnx.ModelProto, X: pd.DataFrame) -> dict[str, np.ndar
                 f"{[r.get('column', n) for n, r in recipes.items()]}"
             )
         column = _column(X, positions[raw])
+        if recipe.get("na_values"):
+            from mlengine.coerce import mask_markers
+
+            column = mask_markers(pd.Series(column, copy=False), recipe["na_values"]).array
         elem = graph_input.type.tensor_type.elem_type
         if elem == onnx_lib.TensorProto.STRING:
             values = _strings(column, recipe.get("kind", "string"))
@@ -347,7 +351,7 @@ def _prune(graph: onnx.GraphProto) -> None:
 
 
 def input_recipes(pipeline: Any, X: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """Per raw column, how it enters the graph: {"kind": ..., ["formats": [...]]}.
+    """Per raw column, how it enters the graph: {"kind": ..., ["formats"], ["na_values"]}.
 
     The kind comes from the pipeline's first step on that column (mlengine's cleaners say
     exactly how the column is read); other columns go by their dtype.
@@ -374,6 +378,8 @@ def input_recipes(pipeline: Any, X: pd.DataFrame) -> dict[str, dict[str, Any]]:
             elif isinstance(step, DatetimeFeatures):
                 formats = step.formats_[index] if hasattr(step, "formats_") else []
                 by_column[column] = {"kind": "datetime", "formats": list(formats)}
+            if column in by_column and getattr(step, "na_values", None):
+                by_column[column]["na_values"] = list(step.na_values)
     recipes: dict[str, dict[str, Any]] = {}
     for column in names:
         if column in by_column:

@@ -156,7 +156,8 @@ def _run_eda(
     eda_dir = output_dir / "eda"
     for path in report.write(eda_dir):
         tracker.log_artifact(path, "eda")
-    print(report.to_markdown() if conf.eda.only else report.console_summary())
+    selecting = conf.features.select == "eda"
+    print(report.to_markdown() if conf.eda.only else report.console_summary(selecting))
     failures = report.failures(conf.eda.fail_on)
     if failures:
         reasons = "; ".join(f"{f.check}: {f.message}" for f in failures)
@@ -189,7 +190,9 @@ def _sweep_refit_export(
     X_train, X_test = X_train[list(columns)], X_test[list(columns)]
 
     def make_preprocessor() -> Any:
-        return features.build_preprocessor(columns, conf.model, conf.features, ds.date_formats)
+        return features.build_preprocessor(
+            columns, conf.model, conf.features, ds.date_formats, conf.dataset.na_values
+        )
 
     folds = data.cv_folds(ds, X_train, y_train, conf.search.cv_folds, conf.seed)
     objective = search.CrossValidatedObjective(

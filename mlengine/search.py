@@ -236,9 +236,10 @@ class CrossValidatedObjective:
                 trial.set_user_attr("fail_reason", reason[:5000])
                 raise EstimatorFailure(reason) from error
             if not self.model.iterative:
+                # The running mean in the metric's own terms, as the study's direction is.
                 # Step fold * STEP_STRIDE: the pruner's warm-up spares fold 0, a single
                 # fold's score being too noisy to stop a trial on.
-                trial.report(self.sign * float(np.mean(scores)), fold * STEP_STRIDE)
+                trial.report(float(np.mean(scores)), fold * STEP_STRIDE)
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after fold {fold + 1}")
         trial.set_user_attr("cv_std", float(np.std(scores)))

@@ -51,14 +51,22 @@ def _check_input(estimator: BaseEstimator, X: Any, *, reset: bool) -> Any:
     return X
 
 
-def _columns(X: Any) -> list[pd.Series]:
-    """The input's columns as Series, whatever the container (DataFrame, array, list)."""
+def _columns(X: Any, na_values: Any = None) -> list[pd.Series]:
+    """The input's columns as Series, whatever the container (DataFrame, array, list).
+
+    `na_values` (the dataset's own missing markers) become missing first, so the served
+    model reads them as the loader did.
+    """
     if isinstance(X, pd.DataFrame):
-        return [column for _, column in X.items()]  # items(): ~3x cheaper than iloc per column
-    array = np.asarray(X)
-    if array.ndim == 1:
-        array = array.reshape(-1, 1)
-    return [pd.Series(array[:, i]) for i in range(array.shape[1])]
+        columns = [column for _, column in X.items()]  # items(): ~3x cheaper than iloc
+    else:
+        array = np.asarray(X)
+        if array.ndim == 1:
+            array = array.reshape(-1, 1)
+        columns = [pd.Series(array[:, i]) for i in range(array.shape[1])]
+    if na_values:
+        columns = [coerce.mask_markers(column, na_values) for column in columns]
+    return columns
 
 
 def _input_names(estimator: BaseEstimator) -> list[str]:
@@ -69,7 +77,13 @@ def _input_names(estimator: BaseEstimator) -> list[str]:
 
 
 class _Cleaner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
-    """Stateless per-column conversion: fit only records the input columns."""
+    """Stateless per-column conversion: fit only records the input columns.
+
+    `na_values`: the dataset's extra missing markers (`dataset.na_values`).
+    """
+
+    def __init__(self, na_values: list[str] | None = None) -> None:
+        self.na_values = na_values
 
     def fit(self, X: Any, y: Any = None) -> _Cleaner:
         X = _check_input(self, X, reset=True)
@@ -79,7 +93,7 @@ class _Cleaner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
         X = _check_input(self, X, reset=False)
-        columns = _columns(X)
+        columns = _columns(X, self.na_values)
         if not columns:
             return np.empty((len(X), 0))
         return np.column_stack([self._convert(c) for c in columns])
@@ -134,15 +148,18 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
     the training values (ISO 8601 when nothing else fits). Unparsable dates -> NaN.
     """
 
-    def __init__(self, formats: dict[str, list[str]] | None = None) -> None:
+    def __init__(
+        self, formats: dict[str, list[str]] | None = None, na_values: list[str] | None = None
+    ) -> None:
         self.formats = formats
+        self.na_values = na_values
 
     def fit(self, X: Any, y: Any = None) -> DatetimeFeatures:
         X = _check_input(self, X, reset=True)
         given = self.formats or {}
         self.formats_: list[list[str]] = []
         self.parts_: list[list[str]] = []
-        for name, column in zip(_input_names(self), _columns(X), strict=True):
+        for name, column in zip(_input_names(self), _columns(X, self.na_values), strict=True):
             formats = list(given.get(name) or self._detect(column))
             dates = self._dates(column, formats)
             with_time = bool(((dates.dt.hour != 0) | (dates.dt.minute != 0)).any())
@@ -154,7 +171,8 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "parts_")
         X = _check_input(self, X, reset=False)
         blocks = []
-        for column, formats, parts in zip(_columns(X), self.formats_, self.parts_, strict=True):
+        columns = _columns(X, self.na_values)
+        for column, formats, parts in zip(columns, self.formats_, self.parts_, strict=True):
             blocks += _date_parts(self._dates(column, formats), parts)
         return np.column_stack(blocks) if blocks else np.empty((len(X), 0))
 
@@ -229,9 +247,12 @@ class TextTfidf(TransformerMixin, BaseEstimator):
     instead of failing the fit. The output is sparse unless `dense` (pandas output needs it).
     """
 
-    def __init__(self, max_features: int = 300, dense: bool = False) -> None:
+    def __init__(
+        self, max_features: int = 300, dense: bool = False, na_values: list[str] | None = None
+    ) -> None:
         self.max_features = max_features
         self.dense = dense
+        self.na_values = na_values
 
     def fit(self, X: Any, y: Any = None) -> TextTfidf:
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -265,9 +286,8 @@ class TextTfidf(TransformerMixin, BaseEstimator):
         )
         return np.asarray([f"{prefix}__{term}" for term in terms], dtype=object)
 
-    @staticmethod
-    def _documents(X: Any) -> np.ndarray:
-        columns = [coerce.to_categories(c) for c in _columns(X)]
+    def _documents(self, X: Any) -> np.ndarray:
+        columns = [coerce.to_categories(c) for c in _columns(X, self.na_values)]
         docs = pd.Series(columns[0]).fillna("")
         for other in columns[1:]:
             docs = docs + " " + pd.Series(other).fillna("")
@@ -287,13 +307,14 @@ class NativeCategories(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     unseen in training become missing, which XGBoost and HistGradientBoosting handle.
     """
 
-    def __init__(self, min_frequency: float = 0.0) -> None:
+    def __init__(self, min_frequency: float = 0.0, na_values: list[str] | None = None) -> None:
         self.min_frequency = min_frequency
+        self.na_values = na_values
 
     def fit(self, X: Any, y: Any = None) -> NativeCategories:
         X = _check_input(self, X, reset=True)
         self.categories_: list[list[str]] = []
-        for column in _columns(X):
+        for column in _columns(X, self.na_values):
             counts = pd.Series(coerce.to_categories(column)).value_counts()
             kept = counts[counts >= self.min_frequency * len(column)]
             self.categories_.append(sorted(str(c) for c in kept.index))
@@ -306,7 +327,9 @@ class NativeCategories(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         index = X.index if isinstance(X, pd.DataFrame) else None
         data = {
             name: pd.Categorical(coerce.to_categories(column), categories=categories)
-            for name, column, categories in zip(names, _columns(X), self.categories_, strict=True)
+            for name, column, categories in zip(
+                names, _columns(X, self.na_values), self.categories_, strict=True
+            )
         }
         return pd.DataFrame(data, index=index)
 

@@ -372,6 +372,9 @@ def test_outputs_json_markdown_plots_and_summary(tmp_path: Path) -> None:
     assert len(md.splitlines()) < 120
     summary = r.console_summary()
     assert 3 <= len(summary.splitlines()) <= 8 and "leakage(leak)" in summary
+    assert r.drop_reasons
+    assert "opt in: features.select=eda" in summary and "eda drops" not in summary
+    assert f"features.select=eda drops {len(r.drop_reasons)}" in r.console_summary(True)
 
 
 def test_settings_from_config_ignores_runner_keys() -> None:

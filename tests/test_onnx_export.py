@@ -254,6 +254,31 @@ def test_messy_raw_cells_read_as_the_pipeline_reads_them() -> None:
     assert result.max_abs_diff is not None and result.max_abs_diff < 1e-4
 
 
+def test_dataset_missing_markers_are_missing_in_the_onnx_feed(data: dict) -> None:
+    """dataset.na_values ("unknown", -1) reach the served graph as they reached the pipeline."""
+    X = data["X"].copy()
+    X.loc[::9, "city"] = "unknown"
+    X.loc[::11, "income"] = -1
+    model = ModelConfig(
+        name="t", classifier={"_target_": "sklearn.linear_model.LogisticRegression"}, scale=True
+    )
+    preprocess = build_preprocessor(TYPES, model, FeaturesConfig(), na_values=["unknown", "-1"])
+    pipeline = Pipeline([("preprocess", preprocess), ("model", LogisticRegression())])
+    pipeline.fit(X, data["binary"])
+    marked = X.iloc[:12]
+    blank = marked.assign(
+        city=marked["city"].mask(marked["city"] == "unknown"),
+        income=marked["income"].mask(marked["income"] == -1),
+    )
+    np.testing.assert_array_equal(preprocess.transform(marked), preprocess.transform(blank))
+    result = convert_pipeline(pipeline, X.iloc[:200], "classification")
+    assert result.model is not None, result.reason
+    fed, fed_blank = onnx_feed(result.model, marked), onnx_feed(result.model, blank)
+    for name in ("city", "income"):
+        np.testing.assert_array_equal(fed[name], fed_blank[name])
+    assert (fed["city"][::9] == "").all()  # the graph's missing category
+
+
 def test_date_parts_are_exact_over_two_centuries() -> None:
     """The graph's calendar arithmetic against pandas, leap days and pre-1970 included."""
     from mlengine.transformers import DatetimeFeatures

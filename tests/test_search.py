@@ -242,6 +242,30 @@ def test_non_iterative_families_report_once_per_fold(wine) -> None:
     assert PRUNING_WARMUP_STEPS > 0  # so fold 0 (step 0) is never judged alone
 
 
+def test_pruning_stops_worse_trials_of_a_minimised_metric() -> None:
+    """RMSE is minimised: a pruned trial's running mean is above (worse than) the median."""
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    study = optuna.create_study(
+        direction="minimize",
+        sampler=optuna.samplers.RandomSampler(seed=1),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+    )
+    objective = _objective(_model("knn"), X, y, task="regression", metric="rmse")
+    study.optimize(objective, n_trials=25)
+    states = optuna.trial.TrialState
+    completed = study.get_trials(states=(states.COMPLETE,))
+    pruned = study.get_trials(states=(states.PRUNED,))
+    assert pruned and completed
+    for trial in pruned:
+        step = max(trial.intermediate_values)
+        earlier = [
+            t.intermediate_values[step]
+            for t in completed
+            if t.number < trial.number and step in t.intermediate_values
+        ]
+        assert trial.intermediate_values[step] > np.median(earlier)
+
+
 def test_regression_families_score_on_diabetes() -> None:
     """Iterative regressors report a loss that the pruner reads as higher-is-better."""
     X, y = load_diabetes(return_X_y=True, as_frame=True)

@@ -4,37 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from tests.helpers import post_json, scoring_server
+
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _post(url: str, body: bytes) -> tuple[int, str]:
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 @pytest.fixture(scope="module")
@@ -65,52 +43,15 @@ def served_model(tmp_path_factory: pytest.TempPathFactory):
         )
     finally:
         os.chdir(previous)
-    port = _free_port()
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "models",
-            "serve",
-            "-m",
-            str(result.model_path),
-            "--env-manager",
-            "local",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/ping", timeout=2)
-            break
-        except OSError:
-            if server.poll() is not None:
-                raise AssertionError(server.stderr.read().decode()[-3000:]) from None
-            time.sleep(0.5)
-    else:
-        os.killpg(server.pid, signal.SIGTERM)
-        raise AssertionError("scoring server did not answer /ping within 120 s")
-    yield url, result, frame
-    os.killpg(server.pid, signal.SIGTERM)  # uvicorn workers are children: stop the group
-    server.wait(timeout=30)
+    with scoring_server(result.model_path) as url:
+        yield url, result, frame
 
 
 def test_server_predicts_original_labels_like_the_pipeline(served_model) -> None:
     url, result, frame = served_model
     rows = frame.drop(columns=["segment"]).head(20)
     body = json.dumps({"dataframe_split": rows.to_dict(orient="split")}).encode()
-    status, text = _post(f"{url}/invocations", body)
+    status, text = post_json(f"{url}/invocations", body)
     assert status == 200, text
     served = json.loads(text)["predictions"]
     assert served == list(result.pipeline.predict(rows))
@@ -123,7 +64,7 @@ def test_unseen_category_and_missing_value_are_predicted(served_model) -> None:
         "columns": ["income", "city", "age"],
         "data": [[61.0, "marseille", 40.0], [45.0, "paris", None]],
     }
-    status, text = _post(f"{url}/invocations", json.dumps({"dataframe_split": rows}).encode())
+    status, text = post_json(f"{url}/invocations", json.dumps({"dataframe_split": rows}).encode())
     assert status == 200, text
     assert len(json.loads(text)["predictions"]) == 2
 
@@ -131,8 +72,10 @@ def test_unseen_category_and_missing_value_are_predicted(served_model) -> None:
 def test_bad_requests_get_a_4xx_naming_the_problem(served_model) -> None:
     url, _, _ = served_model
     missing = {"columns": ["income", "age"], "data": [[61.0, 40.0]]}
-    status, text = _post(f"{url}/invocations", json.dumps({"dataframe_split": missing}).encode())
+    status, text = post_json(
+        f"{url}/invocations", json.dumps({"dataframe_split": missing}).encode()
+    )
     assert 400 <= status < 500 and "city" in text
-    status, text = _post(f"{url}/invocations", b"{not json")
+    status, text = post_json(f"{url}/invocations", b"{not json")
     assert 400 <= status < 500
     assert "Traceback" not in text

@@ -1,0 +1,124 @@
+"""The exported model takes the rows a user has: `pd.read_csv` of the training file itself.
+
+Trained through the CLI on a CSV with integer, float-with-NaN, boolean, categorical,
+date-text and thousands-separator columns (and a missing marker of the user's own), the
+model must answer those raw rows in process, through the real scoring server, and with an
+integer column that arrives as float, exactly as the pipeline answers the loader's rows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlengine.config import DatasetConfig
+from mlengine.data import load_dataset
+from tests.helpers import post_json, run_cli, scoring_server
+
+pytestmark = pytest.mark.slow
+MARKER = "unknown"  # given as dataset.na_values
+
+
+def _write_table(path: Path, n: int = 300) -> None:
+    rng = np.random.default_rng(3)
+    year = rng.integers(1990, 2024, n)
+    income = rng.normal(50_000, 15_000, n).round(0)
+    city = rng.choice(["paris", "lyon", "nice", MARKER], n, p=[0.3, 0.3, 0.3, 0.1])
+    member = rng.random(n) < 0.5
+    score = rng.normal(size=n)
+    score[::9] = np.nan
+    signup = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D")
+    risk = (income > 52_000).astype(int) + (city == "paris") + (year > 2010) + member
+    frame = pd.DataFrame(
+        {
+            "year": year,
+            "score": score,
+            "member": member,
+            "city": city,
+            "signup": signup.strftime("%d/%m/%Y"),
+            "income": [f"{v:,.0f}" for v in income],  # "52,340": text the loader parses
+            "label": np.where(risk >= 2, "high", "low"),
+        }
+    )
+    frame.to_csv(path, index=False)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("raw_rows")
+    path = folder / "customers.csv"
+    _write_table(path)
+    result = run_cli(
+        [
+            "dataset=csv",
+            f"dataset.path={path}",
+            "dataset.target=label",
+            f"dataset.na_values=[{MARKER}]",
+            "model=random_forest",
+            "search.n_trials=2",
+            "search.cv_folds=3",
+            "eda=off",
+            "export.onnx=false",
+        ],
+        folder,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = next((folder / "outputs" / "runs").iterdir())
+    model_path = Path(json.loads((run_dir / "result.json").read_text())["model_path"])
+    return path, model_path
+
+
+def _reference(path: Path, model_path: Path) -> tuple[np.ndarray, object]:
+    """The native pipeline on the rows as mlengine's own loader typed them."""
+    import mlflow.sklearn
+
+    pipeline = mlflow.sklearn.load_model(str(model_path))
+    cfg = DatasetConfig(
+        name="csv", source="file", path=str(path), target="label", na_values=[MARKER]
+    )
+    loaded = load_dataset(cfg)
+    return pipeline.predict(loaded.X), pipeline
+
+
+def test_pyfunc_takes_read_csv_rows_and_ints_arriving_as_floats(trained) -> None:
+    import mlflow.pyfunc
+
+    path, model_path = trained
+    expected, _ = _reference(path, model_path)
+    raw = pd.read_csv(path).drop(columns="label")
+    assert raw["year"].dtype.kind == "i" and raw["member"].dtype == bool
+    model = mlflow.pyfunc.load_model(str(model_path))
+    assert list(model.predict(raw)) == list(expected)
+
+    with_gap = raw.copy()
+    with_gap.loc[0, "year"] = np.nan  # one missing value makes the whole column float64
+    assert with_gap["year"].dtype == np.float64
+    predicted = model.predict(with_gap)
+    assert len(predicted) == len(raw)
+    assert list(predicted[1:]) == list(expected[1:])
+
+
+def test_users_missing_marker_is_missing_in_the_served_model(trained) -> None:
+    path, model_path = trained
+    _, pipeline = _reference(path, model_path)
+    raw = pd.read_csv(path).drop(columns="label")
+    marked = raw[raw["city"] == MARKER].head(5)
+    assert len(marked) == 5
+    blank = marked.assign(city=np.nan)
+    preprocess = pipeline[0]
+    np.testing.assert_array_equal(preprocess.transform(marked), preprocess.transform(blank))
+
+
+def test_scoring_server_answers_read_csv_rows_like_the_pipeline(trained) -> None:
+    path, model_path = trained
+    expected, _ = _reference(path, model_path)
+    raw = pd.read_csv(path).drop(columns="label")
+    body = json.dumps({"dataframe_split": json.loads(raw.to_json(orient="split"))}).encode()
+    with scoring_server(model_path) as url:
+        status, text = post_json(f"{url}/invocations", body)
+    assert status == 200, text[-2000:]
+    assert json.loads(text)["predictions"] == list(expected)
