@@ -156,6 +156,14 @@ class ParamSpec:
     when: dict[str, Any] | None = None
     task: str | None = None  # classification | regression: only for that task's estimator
 
+    def contains(self, value: Any) -> bool:
+        """Whether `value` is a point of this space (a warm-start setting must be)."""
+        if self.type == "categorical":
+            return value in (self.choices or [])
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        return self.low <= value <= self.high and (self.type == "float" or value == int(value))
+
     def validate(self, key: str) -> None:
         _check(
             self.type in ("int", "float", "categorical"),
@@ -209,12 +217,17 @@ class ModelConfig:
     scale: bool = False  # does the family need standardised numeric inputs?
     encoding: str = "onehot"  # onehot | ordinal | native: how it wants categoricals
     class_weight: str | None = None  # null | balanced
+    threads: str | None = None  # the constructor argument that sets its thread count
     iterative: IterativeConfig | None = None
     search_space: dict[str, ParamSpec] = field(default_factory=dict)
+    # Known-good settings (library defaults, a small portfolio), the first trials of a study.
+    warm_start: list[dict[str, Any]] = field(default_factory=list)
+    # model=auto: the families one study searches over (files under conf/model/).
+    families: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         _check(
-            self.classifier is not None or self.regressor is not None,
+            self.classifier is not None or self.regressor is not None or bool(self.families),
             "model",
             "declares neither a classifier nor a regressor",
         )
@@ -236,12 +249,18 @@ class ModelConfig:
                     f"model.search_space.{key}.when",
                     f"refers to '{other}', which is not in the search space",
                 )
+        for number, params in enumerate(self.warm_start):
+            for key, value in params.items():
+                where = f"model.warm_start[{number}].{key}"
+                _check(key in self.search_space, where, "is not in model.search_space")
+                _check(self.search_space[key].contains(value), where, f"{value!r} is outside it")
 
 
 @dataclass
 class SearchConfig:
     n_trials: int = 20
-    timeout: float | None = None  # seconds for this job's sweep; null: no limit
+    # Seconds for the whole job (load, EDA, sweep, refit, export); null: no limit.
+    timeout: float | None = None
     metric: str | None = None  # null: roc_auc / accuracy / r2, by task
     cv_folds: int = 5
     sampler: str = "tpe"  # tpe | random
@@ -249,6 +268,9 @@ class SearchConfig:
     storage: str | None = None  # Optuna storage URL; null: a journal file under paths.root
     study_name: str | None = None  # null: derived from experiment, dataset, model, space
     n_startup_trials: int = 5  # TPE samples randomly before it models; pruning waits too
+    # Folds a trial completes before it may be pruned; null: 2 on tables under 2,000 rows
+    # (small folds score noisily), else 0 (an iterative family's first 10 rounds are spared).
+    pruning_warmup_folds: int | None = None
 
     def __post_init__(self) -> None:
         _check(self.n_trials >= 1, "search.n_trials", f"must be at least 1, got {self.n_trials}")
@@ -257,6 +279,11 @@ class SearchConfig:
         _check(self.sampler in ("tpe", "random"), "search.sampler", "must be tpe or random")
         _check(self.pruner in ("median", "none"), "search.pruner", "must be median or none")
         _check(self.n_startup_trials >= 0, "search.n_startup_trials", "must be >= 0")
+        _check(
+            self.pruning_warmup_folds is None or 0 <= self.pruning_warmup_folds < self.cv_folds,
+            "search.pruning_warmup_folds",
+            f"must be null or between 0 and search.cv_folds - 1 ({self.cv_folds - 1})",
+        )
         if self.storage and not self.storage.startswith("journal:"):
             check_storage_driver(self.storage)
         if self.metric is not None:
@@ -332,8 +359,12 @@ class ExportConfig:
     enabled: bool = True
     name: str = "model"  # folder under the run's output dir; a plain name, no path
     onnx: bool = True  # also write NAME.onnx (checked, with size and latency) where it converts
+    # all: the exported model is refit on training + holdout rows (the holdout metrics are
+    # the train-split model's); train: the train-split model itself is exported.
+    refit: str = "all"
 
     def __post_init__(self) -> None:
+        _check(self.refit in ("all", "train"), "export.refit", "must be all or train")
         _check(
             bool(self.name)
             and self.name not in (".", "..")

@@ -31,6 +31,37 @@ class ExportResult:
     onnx_metrics: dict[str, float] = field(default_factory=dict)  # size, latency, parity
 
 
+# The one package of sklearn's tree that imports torch (see `import_skops`).
+_TORCH_SHIM = "sklearn.externals.array_api_compat.torch"
+
+
+def import_skops() -> Any:
+    """`skops.io`, imported without importing torch (3-5 s of a job's time budget).
+
+    skops lists sklearn's estimators when it is imported (`sklearn.utils.all_estimators`);
+    that walk imports every package under sklearn to find its modules, torch's array-API
+    shim among them, which imports torch itself. An empty placeholder for that one package
+    while skops imports keeps torch out (no estimator lives there); it is removed right
+    after, so a later import of the shim gets the real one. Pinned by a test.
+    """
+    import sys
+    import types
+
+    if "torch" in sys.modules or _TORCH_SHIM in sys.modules or "skops.io" in sys.modules:
+        import skops.io
+
+        return skops.io
+    placeholder = types.ModuleType(_TORCH_SHIM)
+    placeholder.__path__ = []  # a package with nothing in it: the walk moves on
+    sys.modules[_TORCH_SHIM] = placeholder
+    try:
+        import skops.io
+    finally:
+        if sys.modules.get(_TORCH_SHIM) is placeholder:
+            del sys.modules[_TORCH_SHIM]
+    return skops.io
+
+
 def pip_requirements(modules: set[str]) -> list[str]:
     names = [*BASE_REQUIREMENTS]
     names += [pkg for pkg in ("xgboost", "torch", "mlengine") if pkg in modules]
@@ -45,6 +76,13 @@ def safe_child(folder: Path, name: str) -> Path:
     if target.exists():
         raise MlengineError(f"Export folder {target} already exists; refusing to overwrite it")
     return target
+
+
+def serve_on_one_thread(pipeline: Any, thread_param: str | None) -> None:
+    """A served model answers a request per worker thread: its estimator runs single-threaded
+    (threads help training; on one row they only add start-up cost)."""
+    if thread_param:
+        pipeline[-1].set_params(**{thread_param: 1})
 
 
 def serving_signature(X_sample: pd.DataFrame, predictions: Any) -> Any:
@@ -64,15 +102,25 @@ def serving_signature(X_sample: pd.DataFrame, predictions: Any) -> Any:
     return ModelSignature(inputs=inputs, outputs=infer_signature(X_sample, predictions).outputs)
 
 
-def export_model(pipeline: Any, X_sample: pd.DataFrame, out_dir: Path, name: str) -> ExportResult:
-    """Save the pipeline under out_dir/name and log it to the active MLflow run."""
+def export_model(
+    pipeline: Any,
+    X_sample: pd.DataFrame,
+    out_dir: Path,
+    name: str,
+    thread_param: str | None = None,
+) -> ExportResult:
+    """Save the pipeline under out_dir/name and log it to the active MLflow run.
+
+    `thread_param`: the family's thread argument, set to 1 for serving.
+    """
+    skops_io = import_skops()
     import mlflow
-    import skops.io
 
     path = safe_child(out_dir, name)
+    serve_on_one_thread(pipeline, thread_param)
     example = X_sample.head(5)
     signature = serving_signature(example, pipeline.predict(example))
-    trusted = skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))
+    trusted = skops_io.get_untrusted_types(data=skops_io.dumps(pipeline))
     modules = {t.split(".")[0] for t in trusted}
     options: dict[str, Any] = {
         "serialization_format": "skops",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from mlengine.budget import Budget, StopAtDeadline, export_reserve
 from mlengine.config import Config, MlengineError, validate
 
 log = logging.getLogger("mlengine")
@@ -29,6 +31,12 @@ class RunResult:
     study_name: str
     n_trials: int  # trials finished in the study, this run and earlier ones
     output_dir: Path
+    family: str = ""  # the best trial's model family (model=auto searches several)
+    thread_param: str | None = None  # the family's thread argument (`threads:` in its YAML)
+    trials_per_family: dict[str, int] = field(default_factory=dict)
+    refit: str = "train"  # export.refit: all (training + holdout rows) or train
+    n_rows_fit: int = 0  # rows the exported model was fitted on
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
     model_path: Path | None = None
     model_uri: str | None = None
     onnx_path: Path | None = None
@@ -51,20 +59,29 @@ def run(
     output_dir: Path,
     overrides: list[str] | tuple = (),
     frame: pd.DataFrame | None = None,
+    started: float | None = None,
 ) -> RunResult | None:
-    """Run one job; returns None when `eda.only` stops after the report."""
+    """Run one job; returns None when `eda.only` stops after the report.
+
+    `started` (time.monotonic()) is when the job began, for the time budget: the CLI
+    passes its process start, so imports count against `search.timeout` too.
+    """
     from mlengine import data, recovery, tracking
     from mlengine.metrics import METRICS, default_metric
 
     conf: Config = validate(cfg)
-    tracker = tracking.Tracker(conf.tracking.uri, conf.experiment_name, Path(conf.paths.root))
+    budget = Budget(conf.search.timeout, started if started is not None else time.monotonic())
+    with budget.stage("setup"):
+        tracker = tracking.Tracker(conf.tracking.uri, conf.experiment_name, Path(conf.paths.root))
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
 
-    ds = data.load_dataset(conf.dataset, frame)
+    with budget.stage("load"):
+        ds = data.load_dataset(conf.dataset, frame)
+        split = data.holdout_split(ds, conf.dataset.test_size, conf.seed)
     if ds.n_missing_target:
         log.warning("Dropped %d rows whose target '%s' is missing", ds.n_missing_target, ds.y.name)
-    X_train, X_test, y_train, y_test = data.holdout_split(ds, conf.dataset.test_size, conf.seed)
+    X_train, X_test, y_train, y_test = split
     metric = conf.search.metric or default_metric(ds.task, ds.y.nunique())
     if METRICS[metric].task != ds.task:
         raise MlengineError(
@@ -87,20 +104,35 @@ def run(
         tags["mlflow.source.git.commit"] = commit
     with tracker.parent_run(f"{conf.model.name}-{ds.name}", tags) as run_id:
         _log_setup(tracker, cfg, conf, overrides, ds, output_dir)
-        report = _run_eda(conf, ds, X_train, y_train, tracker, output_dir)
+        with budget.stage("eda"):
+            report = _run_eda(conf, ds, X_train, y_train, tracker, output_dir)
         if conf.eda.only:
             return None
         extra_drop = [
             *ds.drop_columns,
             *(report.columns_to_drop() if report and conf.features.select == "eda" else []),
         ]
+        advice = [a.family for a in report.model_advice.ranking] if report else []
         result = _sweep_refit_export(
-            conf, ds, metric, extra_drop, X_train, X_test, y_train, y_test, tracker, output_dir
+            conf,
+            ds,
+            metric,
+            extra_drop,
+            X_train,
+            X_test,
+            y_train,
+            y_test,
+            tracker,
+            output_dir,
+            budget,
+            advice,
         )
         result.run_id, result.experiment_id = run_id, tracker.experiment_id
         result.eda = report.to_dict() if report else None
+        result.timings = dict(budget.stages)
+        tracker.log_metrics({f"time_{stage}_s": s for stage, s in budget.stages.items()})
     (output_dir / "result.json").write_text(result.to_json())
-    _print_summary(result, tracker.uri)
+    _print_summary(result, tracker.uri, budget)
     return result
 
 
@@ -176,39 +208,22 @@ def _sweep_refit_export(
     y_test: pd.Series,
     tracker: Any,
     output_dir: Path,
+    budget: Budget,
+    advice: list[str],
 ) -> RunResult:
     import optuna
 
-    from mlengine import data, features, recovery, search
+    from mlengine import features, recovery, search
     from mlengine.metrics import METRICS, holdout_scores
-    from mlengine.progress import SweepProgress
 
     columns = features.select_columns(
         {c: ds.column_types[c] for c in X_train.columns}, conf.features, extra_drop
     )
     dropped = [c for c in X_train.columns if c not in columns]
     X_train, X_test = X_train[list(columns)], X_test[list(columns)]
-
-    def make_preprocessor() -> Any:
-        return features.build_preprocessor(
-            columns, conf.model, conf.features, ds.date_formats, conf.dataset.na_values
-        )
-
-    folds = data.cv_folds(ds, X_train, y_train, conf.search.cv_folds, conf.seed)
-    objective = search.CrossValidatedObjective(
-        model=conf.model,
-        make_preprocessor=make_preprocessor,
-        X=X_train,
-        y=y_train,
-        task=ds.task,
-        metric=metric,
-        folds=folds,
-        seed=conf.seed,
-        groups=None
-        if ds.groups is None or ds.time is not None
-        else ds.groups.loc[X_train.index].to_numpy(),
-        time_ordered=ds.time is not None,
-    )
+    export_seconds = export_reserve(conf.export.onnx) if conf.export.enabled else 0.0
+    stop_at_deadline = StopAtDeadline(budget, conf.search.cv_folds, export_seconds)
+    objective = _objective(conf, ds, columns, X_train, y_train, metric, stop_at_deadline, advice)
     name = conf.search.study_name or search.study_name(
         f"{conf.experiment_name}-{ds.name}-{conf.model.name}",
         conf.model,
@@ -225,17 +240,12 @@ def _sweep_refit_export(
     )
     if recovery.fail_stale_trials(study):
         log.warning("Marked trials of a killed process FAIL in study %s", name)
-    remaining = conf.search.n_trials - search.finished_trials(study)
+    if not study.get_trials(deepcopy=False):
+        for params in _warm_starts(objective, conf.model, ds.task):
+            study.enqueue_trial(params, skip_if_exists=True)
     tracker.set_tags({"mlengine.study": name})
-    if remaining > 0:
-        with SweepProgress(study, remaining, metric) as progress:
-            study.optimize(
-                objective,
-                n_trials=remaining,
-                timeout=conf.search.timeout,
-                catch=(search.EstimatorFailure,),
-                callbacks=[lambda s, t: tracker.log_trial(t, metric), progress],
-            )
+    with budget.stage("sweep"):
+        _sweep(conf, study, objective, metric, tracker, stop_at_deadline)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         raise MlengineError(
@@ -243,8 +253,15 @@ def _sweep_refit_export(
             f"({search.finished_trials(study)} failed or pruned); nothing exported"
         )
     best = study.best_trial
-    pipeline = objective.refit(best.params, best.user_attrs.get("best_rounds"), X_train, y_train)
-    holdout = holdout_scores(ds.task, pipeline, X_test, y_test)
+    family, params = _family_and_params(objective, best.params)
+    rounds, fit_rows = best.user_attrs.get("best_rounds"), best.user_attrs.get("fit_rows")
+    with budget.stage("refit"):
+        pipeline = family.refit(params, rounds, X_train, y_train, fit_rows)
+        holdout = holdout_scores(ds.task, pipeline, X_test, y_test)
+        if conf.export.refit == "all":  # the holdout was scored; now every row trains
+            X_all, y_all = pd.concat([X_train, X_test]), pd.concat([y_train, y_test])
+            pipeline = family.refit(params, rounds, X_all, y_all, fit_rows)
+    n_fit = len(X_train) + (len(X_test) if conf.export.refit == "all" else 0)
     result = RunResult(
         metric=metric,
         best_params=dict(best.params),
@@ -257,42 +274,166 @@ def _sweep_refit_export(
         n_trials=search.finished_trials(study),
         output_dir=output_dir,
         dropped_columns=dropped,
+        family=family.model.name,
+        thread_param=family.model.threads,
+        trials_per_family=_trials_per_family(study, conf.model.name),
+        refit=conf.export.refit,
+        n_rows_fit=n_fit,
         pipeline=pipeline,
     )
     tracker.log_params(
         {f"best.{k}": v for k, v in best.params.items()}
-        | {"best.trial": best.number, "best.rounds": best.user_attrs.get("best_rounds", "")}
+        | {
+            "best.trial": best.number,
+            "best.rounds": best.user_attrs.get("best_rounds", ""),
+            "best.family": family.model.name,
+            "export.rows": n_fit,
+        }
     )
     tracker.log_metrics(
         {f"cv_{metric}": best.value, f"cv_{metric}_std": result.cv_std}
         | {f"holdout_{k}": v for k, v in holdout.items()}
     )
     if conf.export.enabled:
-        from mlengine.export import export_model, export_onnx
-
-        exported = export_model(pipeline, X_train, output_dir, conf.export.name)
-        result.model_path, result.model_uri = exported.path, exported.model_uri
-        tracker.set_tags({"mlengine.model_path": str(exported.path)})
-        if conf.export.onnx:
-            onnx = export_onnx(pipeline, X_train, ds.task, output_dir, conf.export.name)
-            result.onnx_path, result.onnx_reason = onnx.onnx_path, onnx.onnx_reason
-            if onnx.onnx_path:
-                tracker.log_artifact(onnx.onnx_path, "onnx")
-                tracker.log_metrics(onnx.onnx_metrics)
-            else:
-                log.warning("No ONNX form: %s", onnx.onnx_reason)
-                tracker.set_tags({"mlengine.onnx_reason": onnx.onnx_reason or ""})
+        with budget.stage("export"):
+            _export(conf, result, X_train, ds.task, tracker)
     return result
 
 
-def _print_summary(result: RunResult, uri: str) -> None:
+def _objective(
+    conf: Config,
+    ds: Any,
+    columns: dict[str, str],
+    X: pd.DataFrame,
+    y: pd.Series,
+    metric: str,
+    stop_at_deadline: StopAtDeadline,
+    advice: list[str],
+) -> Any:
+    """The study's objective: one family's, or model=auto's over several families."""
+    from mlengine import auto, data, features, search
+
+    folds = data.cv_folds(ds, X, y, conf.search.cv_folds, conf.seed)
+    grouped = ds.groups is not None and ds.time is None
+
+    def make_objective(model: Any, prefix: str = "", step_offset: int = 0) -> Any:
+        def make_preprocessor() -> Any:
+            return features.build_preprocessor(
+                columns, model, conf.features, ds.date_formats, conf.dataset.na_values
+            )
+
+        return search.CrossValidatedObjective(
+            model=model,
+            make_preprocessor=make_preprocessor,
+            X=X,
+            y=y,
+            task=ds.task,
+            metric=metric,
+            folds=folds,
+            seed=conf.seed,
+            groups=ds.groups.loc[X.index].to_numpy() if grouped else None,
+            time_ordered=ds.time is not None,
+            warmup_steps=search.pruning_warmup(len(X), conf.search.pruning_warmup_folds),
+            prefix=prefix,
+            step_offset=step_offset,
+            deadline=stop_at_deadline.deadline,
+        )
+
+    if not conf.model.families:
+        return make_objective(conf.model)
+    from mlengine.cli import config_dir
+
+    loaded = [auto.load_family(name, config_dir()) for name in conf.model.families]
+    families = auto.ranked(auto.applicable(loaded, ds.task), advice)
+    if not families:
+        raise MlengineError(f"model={conf.model.name}: none of its families fits {ds.task}")
+    return auto.AutoObjective(auto.family_objectives(families, make_objective))
+
+
+def _warm_starts(objective: Any, model: Any, task: str) -> list[dict[str, Any]]:
+    from mlengine import search
+
+    if hasattr(objective, "warm_starts"):
+        return objective.warm_starts(task)
+    return search.warm_start_params(model, task)
+
+
+def _family_and_params(objective: Any, params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The objective that refits the best trial, and its parameters in the estimator's names."""
+    if hasattr(objective, "objectives"):
+        return objective.objectives[objective.family_of(params)], objective.own_params(params)
+    return objective, dict(params)
+
+
+def _trials_per_family(study: Any, model_name: str) -> dict[str, int]:
+    from collections import Counter
+
+    from mlengine.auto import FAMILY_PARAM
+
+    trials = study.get_trials(deepcopy=False)
+    return dict(
+        Counter(t.params.get(FAMILY_PARAM, model_name) for t in trials if t.state.is_finished())
+    )
+
+
+def _sweep(
+    conf: Config, study: Any, objective: Any, metric: str, tracker: Any, stop: StopAtDeadline
+) -> None:
+    from mlengine import search
+    from mlengine.progress import SweepProgress
+
+    remaining = conf.search.n_trials - search.finished_trials(study)
+    if remaining <= 0:
+        return
+    with SweepProgress(study, remaining, metric) as progress:
+        study.optimize(
+            objective,
+            n_trials=remaining,
+            catch=(search.EstimatorFailure,),
+            callbacks=[lambda s, t: tracker.log_trial(t, metric), progress, stop],
+        )
+
+
+def _export(
+    conf: Config, result: RunResult, X_sample: pd.DataFrame, task: str, tracker: Any
+) -> None:
+    from mlengine.export import export_model, export_onnx
+
+    exported = export_model(
+        result.pipeline, X_sample, result.output_dir, conf.export.name, result.thread_param
+    )
+    result.model_path, result.model_uri = exported.path, exported.model_uri
+    tracker.set_tags({"mlengine.model_path": str(exported.path)})
+    if not conf.export.onnx:
+        return
+    onnx = export_onnx(result.pipeline, X_sample, task, result.output_dir, conf.export.name)
+    result.onnx_path, result.onnx_reason = onnx.onnx_path, onnx.onnx_reason
+    if onnx.onnx_path:
+        tracker.log_artifact(onnx.onnx_path, "onnx")
+        tracker.log_metrics(onnx.onnx_metrics)
+    else:
+        log.warning("No ONNX form: %s", onnx.onnx_reason)
+        tracker.set_tags({"mlengine.onnx_reason": onnx.onnx_reason or ""})
+
+
+def _print_summary(result: RunResult, uri: str, budget: Budget) -> None:
+    trials = ", ".join(f"{family} {n}" for family, n in result.trials_per_family.items())
     lines = [
         "",
         f"Best CV {result.metric}: {result.cv_score:.4f} (+/- {result.cv_std:.4f}) "
         f"over {result.n_trials} trials of study {result.study_name}",
         "Holdout: " + ", ".join(f"{k}={v:.4f}" for k, v in result.holdout.items()),
-        f"Best params: {result.best_params}",
+        f"Best params ({result.family}): {result.best_params}",
+        f"Trials per family: {trials}",
+        f"Time: {budget.summary()}",
     ]
+    if result.model_path:
+        lines.append(
+            f"Exported model: refit on all {result.n_rows_fit} rows (training + holdout); "
+            "the holdout metrics are the train-split model's"
+            if result.refit == "all"
+            else f"Exported model: the train-split model ({result.n_rows_fit} rows)"
+        )
     if result.model_path:
         lines.append(f"Model: {result.model_path}  (MLflow: {result.model_uri})")
         lines.append(f"Serve: mlflow models serve -m {result.model_path} --env-manager local")

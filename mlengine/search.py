@@ -18,40 +18,96 @@ import pandas as pd
 
 from mlengine.config import ConfigError, MlengineError, ModelConfig, ParamSpec, SearchConfig
 from mlengine.metrics import METRICS, score
+from mlengine.threads import apply_thread_policy
 
 log = logging.getLogger("mlengine")
 
 # Trial steps are fold * STEP_STRIDE + round, so every trial reports fold k, round r at the
 # same step and the pruner compares like with like, whatever the round budget of a trial.
 STEP_STRIDE = 1_000_000
-# Steps before which the median pruner never prunes: the first rounds of fold 0 (and the
-# whole of fold 0 for non-iterative families) are too early to judge a trial on.
+# Steps before which a trial is never pruned: the first rounds of fold 0 (and the whole of
+# fold 0 for non-iterative families) are too early to judge a trial on.
 PRUNING_WARMUP_STEPS = 10
+# Small tables: fold scores and early-stopping losses on a few dozen rows are noisy, so
+# good trials would be stopped by chance. Below SMALL_TABLE_ROWS training rows no trial is
+# pruned before its third fold, and the early-stopping split holds at least MIN_STOP_ROWS
+# rows (up to MAX_STOP_FRACTION of the fold).
+SMALL_TABLE_ROWS = 2_000
+MIN_STOP_ROWS = 100
+MAX_STOP_FRACTION = 0.3
+# The refit trains best_rounds x (its rows / the early-stopping fit's rows), at most this.
+MAX_ROUND_SCALE = 2.0
+# model=auto: each family's steps start at its own multiple, so the median pruner compares
+# a trial only with trials of its own family (their losses are not comparable across).
+FAMILY_STRIDE = 100 * STEP_STRIDE
+
+
+def pruning_warmup(n_rows: int, warmup_folds: int | None = None) -> int:
+    """The first step at which a trial may be pruned: after `warmup_folds` complete folds
+    (`search.pruning_warmup_folds`; by default 2 on small tables, else 0)."""
+    if warmup_folds is None:
+        warmup_folds = 2 if n_rows < SMALL_TABLE_ROWS else 0
+    return warmup_folds * STEP_STRIDE if warmup_folds else PRUNING_WARMUP_STEPS
+
+
+def stopping_fraction(fraction: float, n_rows: int) -> float:
+    """The early-stopping share of a fold: the family's, raised on small folds."""
+    return max(fraction, min(MAX_STOP_FRACTION, MIN_STOP_ROWS / max(n_rows, 1)))
+
+
+def scaled_rounds(best_rounds: int, n_rows: int, fit_rows: float | None) -> int:
+    """Rounds for a refit on `n_rows` rows, from the best count on `fit_rows` rows."""
+    if not fit_rows:
+        return best_rounds
+    return max(1, round(best_rounds * min(MAX_ROUND_SCALE, max(1.0, n_rows / fit_rows))))
+
+
+class BudgetExhausted(optuna.TrialPruned):
+    """The job's time budget ran out mid-trial: the trial stops as PRUNED, the sweep ends."""
 
 
 class EstimatorFailure(Exception):
     """The estimator rejected a parameter combination: the trial fails, the sweep goes on."""
 
 
-def suggest_params(trial: optuna.Trial, space: dict[str, ParamSpec], task: str) -> dict:
-    """Sample the space in declaration order; `when` refers to parameters declared before."""
+def suggest_params(
+    trial: optuna.Trial, space: dict[str, ParamSpec], task: str, prefix: str = ""
+) -> dict:
+    """Sample the space in declaration order; `when` refers to parameters declared before.
+
+    `prefix` namespaces the trial's parameter names (model=auto: "xgboost.max_depth");
+    the returned keys are the estimator's own.
+    """
     params: dict[str, Any] = {}
     for key, spec in space.items():
         if spec.task not in (None, task):
             continue
         if spec.when and not all(_matches(params.get(k, _ABSENT), v) for k, v in spec.when.items()):
             continue
+        name = prefix + key
         if spec.type == "categorical":
-            params[key] = trial.suggest_categorical(key, list(spec.choices))
+            params[key] = trial.suggest_categorical(name, list(spec.choices))
         elif spec.type == "int":
             params[key] = trial.suggest_int(
-                key, int(spec.low), int(spec.high), step=int(spec.step or 1), log=spec.log
+                name, int(spec.low), int(spec.high), step=int(spec.step or 1), log=spec.log
             )
         else:
             params[key] = trial.suggest_float(
-                key, float(spec.low), float(spec.high), step=spec.step, log=spec.log
+                name, float(spec.low), float(spec.high), step=spec.step, log=spec.log
             )
     return params
+
+
+def warm_start_params(model: ModelConfig, task: str, prefix: str = "") -> list[dict]:
+    """The family's warm-start settings that apply to `task`, as trial parameters."""
+    settings = []
+    for entry in model.warm_start:
+        kept = {
+            prefix + k: v for k, v in entry.items() if model.search_space[k].task in (None, task)
+        }
+        if kept:
+            settings.append(kept)
+    return settings
 
 
 _ABSENT = object()
@@ -79,6 +135,7 @@ def make_estimator(model: ModelConfig, task: str, params: dict, seed: int) -> An
         estimator.set_params(**nested)
     except Exception as error:  # noqa: BLE001 - Hydra wraps import and argument errors
         raise ConfigError(f"model={model.name}", str(error).splitlines()[0]) from None
+    apply_thread_policy(estimator, model.threads, spec)
     names = estimator.get_params(deep=False)
     if "random_state" in names and "random_state" not in spec:
         estimator.set_params(random_state=seed)
@@ -198,6 +255,10 @@ class CrossValidatedObjective:
         seed: int,
         groups: np.ndarray | None = None,
         time_ordered: bool = False,
+        warmup_steps: int = PRUNING_WARMUP_STEPS,
+        prefix: str = "",
+        step_offset: int = 0,
+        deadline: Any = None,
     ) -> None:
         self.model, self.make_preprocessor = model, make_preprocessor
         self.X, self.y, self.task, self.metric = X, y, task, metric
@@ -205,27 +266,44 @@ class CrossValidatedObjective:
         # The split policy of the folds, which the inner early-stopping split follows too.
         self.groups, self.time_ordered = groups, time_ordered
         self.sign = 1.0 if METRICS[metric].direction == "maximize" else -1.0
+        self.warmup_steps = warmup_steps  # no pruning before this step (pruning_warmup)
+        # model=auto: the family's parameter namespace and its own range of steps.
+        self.prefix, self.step_offset = prefix, step_offset
+        # () -> the time.monotonic() by which the sweep must end (None: no limit)
+        self.deadline = deadline
+
+    def _report(self, trial: optuna.Trial, value: float, step: int, why: str) -> None:
+        """Report to the pruner; stop the trial when it is pruned or the budget is spent."""
+        trial.report(value, self.step_offset + step)
+        self._check_deadline(why)
+        if step >= self.warmup_steps and trial.should_prune():
+            raise optuna.TrialPruned(f"pruned {why}")
 
     def __call__(self, trial: optuna.Trial) -> float:
         from mlengine.recovery import WORKER_KEY, worker_id
 
         # Stamped first, so a rerun can tell a trial whose process was killed (recovery.py).
         trial.set_user_attr(WORKER_KEY, worker_id())
-        params = suggest_params(trial, self.model.search_space, self.task)
+        params = suggest_params(trial, self.model.search_space, self.task, self.prefix)
         started = time.perf_counter()
         scores, best_rounds, trained = [], [], []  # trained: rounds run per fold
+        fit_rows: list[int] = []  # rows each fold's model was fitted on (early stopping: fewer)
         for fold, (train_idx, valid_idx) in enumerate(self.folds):
             X_tr, y_tr = self.X.iloc[train_idx], self.y.iloc[train_idx]
             X_va, y_va = self.X.iloc[valid_idx], self.y.iloc[valid_idx]
             try:
                 if self.model.iterative:
-                    pipeline, rounds = self._fit_iterative(trial, fold, params, X_tr, y_tr, trained)
+                    pipeline, rounds, n_fit = self._fit_iterative(
+                        trial, fold, params, X_tr, y_tr, trained
+                    )
                     best_rounds.append(rounds)
+                    fit_rows.append(n_fit)
                 else:
                     pipeline = self.build_pipeline(params)
                     pipeline.fit(
                         X_tr, y_tr, **self._prefixed(fit_kwargs(self.model, pipeline[-1], y_tr))
                     )
+                    fit_rows.append(len(X_tr))
                 scores.append(score(self.metric, pipeline, X_va, y_va))
             except optuna.TrialPruned:
                 self._record_rounds(trial, trained)
@@ -237,17 +315,25 @@ class CrossValidatedObjective:
                 raise EstimatorFailure(reason) from error
             if not self.model.iterative:
                 # The running mean in the metric's own terms, as the study's direction is.
-                # Step fold * STEP_STRIDE: the pruner's warm-up spares fold 0, a single
-                # fold's score being too noisy to stop a trial on.
-                trial.report(float(np.mean(scores)), fold * STEP_STRIDE)
-                if trial.should_prune():
-                    raise optuna.TrialPruned(f"pruned after fold {fold + 1}")
+                # Step fold * STEP_STRIDE: the warm-up spares fold 0 (small tables: folds 0
+                # and 1), a single fold's score being too noisy to stop a trial on.
+                self._report(
+                    trial, float(np.mean(scores)), fold * STEP_STRIDE, f"after fold {fold + 1}"
+                )
+            else:
+                self._check_deadline(f"after fold {fold + 1}")
         trial.set_user_attr("cv_std", float(np.std(scores)))
+        trial.set_user_attr("fit_rows", float(np.mean(fit_rows)))
         trial.set_user_attr("fit_seconds", time.perf_counter() - started)
         if best_rounds:
             trial.set_user_attr("best_rounds", int(round(float(np.mean(best_rounds)))))
             self._record_rounds(trial, trained)
         return float(np.mean(scores))
+
+    def _check_deadline(self, why: str) -> None:
+        deadline = self.deadline() if self.deadline else None
+        if deadline is not None and time.monotonic() > deadline:
+            raise BudgetExhausted(f"the time budget ran out {why}")
 
     @staticmethod
     def _record_rounds(trial: optuna.Trial, trained: list[int]) -> None:
@@ -268,9 +354,21 @@ class CrossValidatedObjective:
                 estimator.set_params(early_stopping_rounds=None)
         return Pipeline([("preprocess", self.make_preprocessor()), ("model", estimator)])
 
-    def refit(self, params: dict, best_rounds: int | None, X: pd.DataFrame, y: pd.Series) -> Any:
-        """The final pipeline on all training rows, with the rounds CV found best."""
-        pipeline = self.build_pipeline(params, n_rounds=best_rounds)
+    def refit(
+        self,
+        params: dict,
+        best_rounds: int | None,
+        X: pd.DataFrame,
+        y: pd.Series,
+        fit_rows: float | None = None,
+    ) -> Any:
+        """The pipeline fitted on (X, y) with the rounds CV found best.
+
+        Iterative families train the best round count scaled to the rows: a model fitted
+        on more rows than the early-stopping fit (`fit_rows`) needs more rounds.
+        """
+        rounds = None if best_rounds is None else scaled_rounds(best_rounds, len(X), fit_rows)
+        pipeline = self.build_pipeline(params, n_rounds=rounds)
         return pipeline.fit(X, y, **self._prefixed(fit_kwargs(self.model, pipeline[-1], y)))
 
     @staticmethod
@@ -289,7 +387,8 @@ class CrossValidatedObjective:
         """Early stopping on an inner split of the fold's training rows, pruned as it goes.
 
         Appends the rounds this fold ran to `trained` (updated every round, so a pruned
-        fold leaves its partial count). Returns the fitted pipeline and the best round count.
+        fold leaves its partial count). Returns the fitted pipeline, the best round count
+        and the rows it was fitted on.
         """
         from sklearn.pipeline import Pipeline
 
@@ -298,7 +397,7 @@ class CrossValidatedObjective:
         inner, stop = early_stopping_split(
             y_tr,
             self.task,
-            settings.validation_fraction,
+            stopping_fraction(settings.validation_fraction, len(y_tr)),
             self.seed,
             groups=groups,
             time_ordered=self.time_ordered,
@@ -314,12 +413,12 @@ class CrossValidatedObjective:
             trained[-1] = round_ + 1
             if round_ % settings.report_every:
                 return False
-            trial.report(
+            self._report(
+                trial,
                 -self.sign * loss if math.isfinite(loss) else float("nan"),
                 fold * STEP_STRIDE + round_,
+                f"at fold {fold + 1}, round {round_ + 1}",
             )
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at fold {fold + 1}, round {round_ + 1}")
             return False
 
         kwargs = fit_kwargs(self.model, estimator, y_in)
@@ -341,7 +440,8 @@ class CrossValidatedObjective:
             estimator.fit(Xt_in, y_in, eval_set=eval_set, callbacks=[on_round], **kwargs)
             best = int(estimator.best_iteration_)
             trained[-1] = int(getattr(estimator, "n_iter_", trained[-1]))
-        return Pipeline([("preprocess", preprocessor), ("model", estimator)]), best + 1
+        pipeline = Pipeline([("preprocess", preprocessor), ("model", estimator)])
+        return pipeline, best + 1, len(inner)
 
 
 def study_name(prefix: str, *parts: Any) -> str:
@@ -369,9 +469,8 @@ def open_study(
     else:
         sampler = optuna.samplers.RandomSampler(seed=seed)
     pruner = (
-        optuna.pruners.MedianPruner(
-            n_startup_trials=search.n_startup_trials, n_warmup_steps=PRUNING_WARMUP_STEPS
-        )
+        # The warm-up is the objective's (`pruning_warmup`): it depends on the table's size.
+        optuna.pruners.MedianPruner(n_startup_trials=search.n_startup_trials)
         if search.pruner == "median"
         else optuna.pruners.NopPruner()
     )

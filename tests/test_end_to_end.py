@@ -32,11 +32,13 @@ def test_cli_run_is_tracked_and_its_model_serves_the_holdout(workdir: Path) -> N
     from sklearn.datasets import load_breast_cancer
 
     n_trials = 4
-    result = run_cli(
-        ["search.n_trials=4", "search.cv_folds=3", "eda=off", "experiment_name=e2e"], workdir
-    )
+    # export.refit=train: the exported model is the one the holdout scored (the default,
+    # all, refits on the holdout rows too; test_time_to_quality covers it).
+    args = ["search.n_trials=4", "search.cv_folds=3", "eda=off", "experiment_name=e2e"]
+    result = run_cli([*args, "export.refit=train"], workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Holdout: accuracy=" in result.stdout
+    assert "Time: setup " in result.stdout and "Trials per family: xgboost 4" in result.stdout
     assert "mlflow ui --backend-store-uri" in result.stdout
 
     client = _store(workdir)

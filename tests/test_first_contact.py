@@ -38,6 +38,8 @@ def test_console_script_collects_every_test_module(tmp_path: Path) -> None:
     pytest_script = Path(sys.executable).parent / "pytest"
     if not pytest_script.exists():
         pytest.skip(f"no pytest console script beside {sys.executable}")
+    if not (REPO / ".git").exists():
+        pytest.skip(f"{REPO} is not a git checkout: no tracked-file list to clone from")
     tracked = subprocess.run(
         ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.split()
@@ -129,3 +131,21 @@ def test_api_target_names_are_taken_literally(workdir: Path, name: str) -> None:
     assert result.holdout["r2"] > 0.9
     saved = yaml.safe_load((workdir / "run" / "config.yaml").read_text())
     assert saved["dataset"]["target"] == name
+
+
+def test_skops_is_imported_without_torch() -> None:
+    """`import_skops` keeps torch out of a job that never uses it, and undoes its shim."""
+    code = (
+        "import sys\n"
+        "from mlengine.export import import_skops\n"
+        "io = import_skops()\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "from sklearn.ensemble import RandomForestClassifier\n"
+        "data = io.dumps(RandomForestClassifier(3).fit([[0], [1]], [0, 1]))\n"
+        "model = io.loads(data, trusted=io.get_untrusted_types(data=data))\n"
+        "assert model.predict([[1]])[0] == 1\n"
+        "import sklearn.externals.array_api_compat.torch as shim\n"
+        "assert hasattr(shim, 'asarray') and 'torch' in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]

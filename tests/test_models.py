@@ -15,6 +15,7 @@ import optuna
 import pytest
 
 from mlengine.cli import config_dir
+from mlengine.search import scaled_rounds
 
 pytestmark = pytest.mark.slow
 
@@ -66,9 +67,11 @@ def test_family_sweep_reaches_its_holdout_score(
 
     study = optuna.load_study(study_name=result.study_name, storage=_journal(shared_dir))
     best = study.best_trial
-    if "best_rounds" in best.user_attrs:  # iterative: the refit trains the best round count
-        estimator = result.pipeline[-1]
-        rounds = best.user_attrs["best_rounds"]
+    if "best_rounds" in best.user_attrs:  # iterative: the refit trains the best round count,
+        estimator = result.pipeline[-1]  # scaled to the rows it refits on
+        rounds = scaled_rounds(
+            best.user_attrs["best_rounds"], result.n_rows_fit, best.user_attrs["fit_rows"]
+        )
         if hasattr(estimator, "get_booster"):
             assert estimator.get_booster().num_boosted_rounds() == rounds
         else:
@@ -98,10 +101,11 @@ def test_pruning_stops_bad_trials_early(
         [
             f"model={family}",
             "dataset=wine",
-            "search.n_trials=10",
+            "search.n_trials=14",  # the family's warm starts first, then random draws
             "search.cv_folds=3",
             "search.sampler=random",
             "search.n_startup_trials=2",
+            "search.pruning_warmup_folds=0",  # wine is small: pruning would wait 2 folds
             "export.enabled=false",
             "eda=off",
             f"experiment_name=pruning-{family}",

@@ -1,0 +1,85 @@
+"""model=auto: one study over several families, the family a categorical parameter.
+
+Each family keeps its own preprocessing, search space (namespaced "xgboost.max_depth") and
+pruning steps (its own FAMILY_STRIDE range, so the median pruner compares a trial only with
+trials of its family). The study starts with every family's warm-start settings, in the
+order the EDA's family advice ranks them, first settings first, so the first seconds try
+each family's best-known configuration; TPE then spends the rest where the scores are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+from omegaconf import OmegaConf
+
+from mlengine.config import ConfigError, ModelConfig
+from mlengine.search import FAMILY_STRIDE, CrossValidatedObjective, warm_start_params
+
+FAMILY_PARAM = "family"
+
+
+def load_family(name: str, conf_dir: Path) -> ModelConfig:
+    """conf/model/NAME.yaml as a validated ModelConfig (what `model=NAME` would compose)."""
+    path = conf_dir / "model" / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (conf_dir / "model").glob("*.yaml"))
+        raise ConfigError("model.families", f"'{name}' is not a family; choose from {known}")
+    merged = OmegaConf.merge(OmegaConf.structured(ModelConfig), OmegaConf.load(path))
+    family = OmegaConf.to_object(merged)
+    if family.families:
+        raise ConfigError("model.families", f"'{name}' is itself a family list")
+    return family
+
+
+def applicable(families: list[ModelConfig], task: str) -> list[ModelConfig]:
+    """The families with an estimator for `task`."""
+    role = "classifier" if task == "classification" else "regressor"
+    return [f for f in families if getattr(f, role) is not None]
+
+
+def ranked(families: list[ModelConfig], advice: list[str]) -> list[ModelConfig]:
+    """Families in the EDA's advice order; those it did not rank keep their order, last."""
+    order = {name: i for i, name in enumerate(advice)}
+    return sorted(families, key=lambda f: order.get(f.name, len(order)))
+
+
+class AutoObjective:
+    """Dispatches a trial to its family's cross-validated objective."""
+
+    def __init__(self, objectives: dict[str, CrossValidatedObjective]) -> None:
+        self.objectives = objectives
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        family = trial.suggest_categorical(FAMILY_PARAM, list(self.objectives))
+        return self.objectives[family](trial)
+
+    def family_of(self, params: dict[str, Any]) -> str:
+        return params[FAMILY_PARAM]
+
+    def own_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A trial's parameters as its family's estimator names them (prefix removed)."""
+        prefix = f"{params[FAMILY_PARAM]}."
+        return {k.removeprefix(prefix): v for k, v in params.items() if k.startswith(prefix)}
+
+    def warm_starts(self, task: str) -> list[dict[str, Any]]:
+        """Round-robin over the families (in their order): every family's first setting,
+        then every second one, ..."""
+        per_family = [
+            [{FAMILY_PARAM: name, **p} for p in warm_start_params(o.model, task, o.prefix) or [{}]]
+            for name, o in self.objectives.items()
+        ]
+        depth = max(map(len, per_family), default=0)
+        return [row[i] for i in range(depth) for row in per_family if i < len(row)]
+
+
+def family_objectives(
+    families: list[ModelConfig], make_objective: Any
+) -> dict[str, CrossValidatedObjective]:
+    """One objective per family, each with its namespace and its range of pruning steps."""
+    return {
+        f.name: make_objective(f, prefix=f"{f.name}.", step_offset=i * FAMILY_STRIDE)
+        for i, f in enumerate(families)
+    }
