@@ -16,7 +16,7 @@ import optuna
 from omegaconf import OmegaConf
 
 from mlengine.config import ConfigError, ModelConfig
-from mlengine.search import FAMILY_STRIDE, CrossValidatedObjective, warm_start_params
+from mlengine.search import FAMILY_STRIDE, CrossValidatedObjective
 
 FAMILY_PARAM = "family"
 
@@ -56,20 +56,16 @@ class AutoObjective:
         family = trial.suggest_categorical(FAMILY_PARAM, list(self.objectives))
         return self.objectives[family](trial)
 
-    def family_of(self, params: dict[str, Any]) -> str:
-        return params[FAMILY_PARAM]
+    def resolve(self, params: dict[str, Any]) -> tuple[CrossValidatedObjective, dict[str, Any]]:
+        """The trial's family objective, and its parameters as that estimator names them."""
+        return self.objectives[params[FAMILY_PARAM]].resolve(params)
 
-    def own_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        """A trial's parameters as its family's estimator names them (prefix removed)."""
-        prefix = f"{params[FAMILY_PARAM]}."
-        return {k.removeprefix(prefix): v for k, v in params.items() if k.startswith(prefix)}
-
-    def warm_starts(self, task: str) -> list[dict[str, Any]]:
+    def warm_starts(self) -> list[dict[str, Any]]:
         """Round-robin over the families (in their order): every family's first setting,
         then every second one, ..."""
         per_family = [
-            [{FAMILY_PARAM: name, **p} for p in warm_start_params(o.model, task, o.prefix) or [{}]]
-            for name, o in self.objectives.items()
+            [{FAMILY_PARAM: name, **p} for p in objective.warm_starts() or [{}]]
+            for name, objective in self.objectives.items()
         ]
         depth = max(map(len, per_family), default=0)
         return [row[i] for i in range(depth) for row in per_family if i < len(row)]

@@ -241,7 +241,7 @@ def _sweep_refit_export(
     if recovery.fail_stale_trials(study):
         log.warning("Marked trials of a killed process FAIL in study %s", name)
     if not study.get_trials(deepcopy=False):
-        for params in _warm_starts(objective, conf.model, ds.task):
+        for params in objective.warm_starts():
             study.enqueue_trial(params, skip_if_exists=True)
     tracker.set_tags({"mlengine.study": name})
     with budget.stage("sweep"):
@@ -253,7 +253,7 @@ def _sweep_refit_export(
             f"({search.finished_trials(study)} failed or pruned); nothing exported"
         )
     best = study.best_trial
-    family, params = _family_and_params(objective, best.params)
+    family, params = objective.resolve(best.params)
     rounds, fit_rows = best.user_attrs.get("best_rounds"), best.user_attrs.get("fit_rows")
     with budget.stage("refit"):
         pipeline = family.refit(params, rounds, X_train, y_train, fit_rows)
@@ -350,21 +350,6 @@ def _objective(
     return auto.AutoObjective(auto.family_objectives(families, make_objective))
 
 
-def _warm_starts(objective: Any, model: Any, task: str) -> list[dict[str, Any]]:
-    from mlengine import search
-
-    if hasattr(objective, "warm_starts"):
-        return objective.warm_starts(task)
-    return search.warm_start_params(model, task)
-
-
-def _family_and_params(objective: Any, params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """The objective that refits the best trial, and its parameters in the estimator's names."""
-    if hasattr(objective, "objectives"):
-        return objective.objectives[objective.family_of(params)], objective.own_params(params)
-    return objective, dict(params)
-
-
 def _trials_per_family(study: Any, model_name: str) -> dict[str, int]:
     from collections import Counter
 
@@ -434,7 +419,6 @@ def _print_summary(result: RunResult, uri: str, budget: Budget) -> None:
             if result.refit == "all"
             else f"Exported model: the train-split model ({result.n_rows_fit} rows)"
         )
-    if result.model_path:
         lines.append(f"Model: {result.model_path}  (MLflow: {result.model_uri})")
         lines.append(f"Serve: mlflow models serve -m {result.model_path} --env-manager local")
     if result.onnx_path:

@@ -330,6 +330,15 @@ class CrossValidatedObjective:
             self._record_rounds(trial, trained)
         return float(np.mean(scores))
 
+    def warm_starts(self) -> list[dict[str, Any]]:
+        """The family's warm-start settings for this task: a new study's first trials."""
+        return warm_start_params(self.model, self.task, self.prefix)
+
+    def resolve(self, params: dict[str, Any]) -> tuple[CrossValidatedObjective, dict[str, Any]]:
+        """The objective that refits a trial, and the trial's parameters in its own names."""
+        prefix = self.prefix
+        return self, {k.removeprefix(prefix): v for k, v in params.items() if k.startswith(prefix)}
+
     def _check_deadline(self, why: str) -> None:
         deadline = self.deadline() if self.deadline else None
         if deadline is not None and time.monotonic() > deadline:

@@ -18,6 +18,7 @@ from mlengine.search import (
     MAX_ROUND_SCALE,
     PRUNING_WARMUP_STEPS,
     STEP_STRIDE,
+    CrossValidatedObjective,
     pruning_warmup,
     scaled_rounds,
     stopping_fraction,
@@ -92,13 +93,22 @@ def test_auto_starts_with_each_family_s_first_setting_in_advice_order() -> None:
     ordered = ranked(families, ["knn", "xgboost"])
     assert [f.name for f in ordered] == ["knn", "xgboost", "random_forest"]
 
-    def make(model: ModelConfig, prefix: str, step_offset: int) -> object:
-        objective = type("Stub", (), {})()
-        objective.model, objective.prefix, objective.step_offset = model, prefix, step_offset
-        return objective
+    def make(model: ModelConfig, prefix: str, step_offset: int) -> CrossValidatedObjective:
+        return CrossValidatedObjective(
+            model=model,
+            make_preprocessor=None,
+            X=None,
+            y=None,
+            task="classification",
+            metric="accuracy",
+            folds=[],
+            seed=0,
+            prefix=prefix,
+            step_offset=step_offset,
+        )
 
     auto = AutoObjective(family_objectives(ordered, make))
-    starts = auto.warm_starts("classification")
+    starts = auto.warm_starts()
     assert [s[FAMILY_PARAM] for s in starts[:3]] == ["knn", "xgboost", "random_forest"]
     assert starts[0] == {
         FAMILY_PARAM: "knn",
@@ -109,7 +119,8 @@ def test_auto_starts_with_each_family_s_first_setting_in_advice_order() -> None:
     offsets = {o.step_offset for o in auto.objectives.values()}
     assert len(offsets) == 3  # each family prunes against its own trials only
     best = {FAMILY_PARAM: "xgboost", "xgboost.max_depth": 4, "knn.p": 1}
-    assert auto.own_params(best) == {"max_depth": 4}
+    family, params = auto.resolve(best)
+    assert family is auto.objectives["xgboost"] and params == {"max_depth": 4}
 
 
 def test_unknown_family_names_the_choices() -> None:
