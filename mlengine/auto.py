@@ -56,6 +56,15 @@ class AutoObjective:
         family = trial.suggest_categorical(FAMILY_PARAM, list(self.objectives))
         return self.objectives[family](trial)
 
+    @property
+    def oof(self) -> dict[int, Any]:
+        """Every family's kept out-of-fold predictions (trial numbers are unique)."""
+        return {n: v for o in self.objectives.values() for n, v in o.oof.items()}
+
+    @property
+    def oof_values(self) -> dict[int, float]:
+        return {n: v for o in self.objectives.values() for n, v in o.oof_values.items()}
+
     def resolve(self, params: dict[str, Any]) -> tuple[CrossValidatedObjective, dict[str, Any]]:
         """The trial's family objective, and its parameters as that estimator names them."""
         return self.objectives[params[FAMILY_PARAM]].resolve(params)

@@ -271,6 +271,9 @@ class SearchConfig:
     # Folds a trial completes before it may be pruned; null: 2 on tables under 2,000 rows
     # (small folds score noisily), else 0 (an iterative family's first 10 rounds are spared).
     pruning_warmup_folds: int | None = None
+    # Up to this many trials blended by greedy ensemble selection on their out-of-fold
+    # predictions (mlengine/ensemble.py); 0 or 1: the best trial alone.
+    ensemble: int = 0
 
     def __post_init__(self) -> None:
         _check(self.n_trials >= 1, "search.n_trials", f"must be at least 1, got {self.n_trials}")
@@ -279,6 +282,7 @@ class SearchConfig:
         _check(self.sampler in ("tpe", "random"), "search.sampler", "must be tpe or random")
         _check(self.pruner in ("median", "none"), "search.pruner", "must be median or none")
         _check(self.n_startup_trials >= 0, "search.n_startup_trials", "must be >= 0")
+        _check(self.ensemble >= 0, "search.ensemble", "must be >= 0 (0: no ensemble)")
         _check(
             self.pruning_warmup_folds is None or 0 <= self.pruning_warmup_folds < self.cv_folds,
             "search.pruning_warmup_folds",

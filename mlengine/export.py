@@ -78,15 +78,12 @@ def safe_child(folder: Path, name: str) -> Path:
     return target
 
 
-def serve_on_one_thread(pipeline: Any, thread_param: str | None) -> None:
-    """A served model answers a request per worker thread: its estimator runs single-threaded
-    (threads help training; on one row they only add start-up cost)."""
-    if thread_param:
-        pipeline[-1].set_params(**{thread_param: 1})
-
-
-def serving_signature(X_sample: pd.DataFrame, predictions: Any) -> Any:
-    """Every input column required by name, of MLflow's `Any` type.
+def serving_signature(
+    X_sample: pd.DataFrame, predictions: Any, optional: list[str] | tuple = ()
+) -> Any:
+    """Every input column required by name, of MLflow's `Any` type; the table's columns
+    the model does not use (IDs, constants) are optional, so a row read from the user's
+    file is taken without a warning about extra inputs.
 
     A column's dtype depends on the rows a client reads, not on the model: `pd.read_csv`
     gives int64 for a whole-number column, float64 when one value is missing, text where a
@@ -98,7 +95,10 @@ def serving_signature(X_sample: pd.DataFrame, predictions: Any) -> Any:
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types.schema import AnyType, ColSpec, Schema
 
-    inputs = Schema([ColSpec(AnyType(), str(column)) for column in X_sample.columns])
+    inputs = Schema(
+        [ColSpec(AnyType(), str(column)) for column in X_sample.columns]
+        + [ColSpec(AnyType(), str(column), required=False) for column in optional]
+    )
     return ModelSignature(inputs=inputs, outputs=infer_signature(X_sample, predictions).outputs)
 
 
@@ -107,19 +107,18 @@ def export_model(
     X_sample: pd.DataFrame,
     out_dir: Path,
     name: str,
-    thread_param: str | None = None,
+    unused_columns: list[str] | tuple = (),
 ) -> ExportResult:
     """Save the pipeline under out_dir/name and log it to the active MLflow run.
 
-    `thread_param`: the family's thread argument, set to 1 for serving.
+    `unused_columns`: the table's columns the model ignores, optional in its signature.
     """
     skops_io = import_skops()
     import mlflow
 
     path = safe_child(out_dir, name)
-    serve_on_one_thread(pipeline, thread_param)
     example = X_sample.head(5)
-    signature = serving_signature(example, pipeline.predict(example))
+    signature = serving_signature(example, pipeline.predict(example), unused_columns)
     trusted = skops_io.get_untrusted_types(data=skops_io.dumps(pipeline))
     modules = {t.split(".")[0] for t in trusted}
     options: dict[str, Any] = {

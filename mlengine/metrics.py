@@ -45,18 +45,26 @@ def default_metric(task: str, n_classes: int = 0) -> str:
 
 def score(name: str, model: Any, X: Any, y: Any) -> float:
     """Score a fitted model on (X, y) with the named metric."""
+    if METRICS[name].needs_proba:
+        return score_predictions(name, y, proba=model.predict_proba(X), classes=model.classes_)
+    return score_predictions(name, y, predictions=model.predict(X))
+
+
+def score_predictions(
+    name: str, y: Any, *, predictions: Any = None, proba: Any = None, classes: Any = None
+) -> float:
+    """The named metric of predicted labels / values, or of probabilities (`classes` order)."""
     from sklearn import metrics as skm
 
-    metric = METRICS[name]
-    if metric.needs_proba:
-        proba = model.predict_proba(X)
-        labels = model.classes_
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {name!r}; known: {', '.join(sorted(METRICS))}")
+    if METRICS[name].needs_proba:
         if name == "log_loss":
-            return float(skm.log_loss(y, proba, labels=labels))
+            return float(skm.log_loss(y, proba, labels=classes))
         if proba.shape[1] == 2:
             return float(skm.roc_auc_score(y, proba[:, 1]))
-        return float(skm.roc_auc_score(y, proba, multi_class="ovr", labels=labels))
-    pred = model.predict(X)
+        return float(skm.roc_auc_score(y, proba, multi_class="ovr", labels=classes))
+    pred = predictions
     if name == "accuracy":
         return float(skm.accuracy_score(y, pred))
     if name == "balanced_accuracy":
@@ -67,7 +75,7 @@ def score(name: str, model: Any, X: Any, y: Any) -> float:
         return float(skm.r2_score(y, pred))
     if name == "rmse":
         return float(np.sqrt(skm.mean_squared_error(y, pred)))
-    return float(skm.mean_absolute_error(y, pred))
+    return float(skm.mean_absolute_error(y, pred))  # mae, the last metric of METRICS
 
 
 def holdout_scores(task: str, model: Any, X: Any, y: Any) -> dict[str, float]:

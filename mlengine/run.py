@@ -32,7 +32,7 @@ class RunResult:
     n_trials: int  # trials finished in the study, this run and earlier ones
     output_dir: Path
     family: str = ""  # the best trial's model family (model=auto searches several)
-    thread_param: str | None = None  # the family's thread argument (`threads:` in its YAML)
+    ensemble: dict[str, float] = field(default_factory=dict)  # member -> weight (ensemble)
     trials_per_family: dict[str, int] = field(default_factory=dict)
     refit: str = "train"  # export.refit: all (training + holdout rows) or train
     n_rows_fit: int = 0  # rows the exported model was fitted on
@@ -253,14 +253,14 @@ def _sweep_refit_export(
             f"({search.finished_trials(study)} failed or pruned); nothing exported"
         )
     best = study.best_trial
-    family, params = objective.resolve(best.params)
-    rounds, fit_rows = best.user_attrs.get("best_rounds"), best.user_attrs.get("fit_rows")
+    family, _ = objective.resolve(best.params)
+    members = _members(conf, objective, study, y_train, metric, ds.task)
     with budget.stage("refit"):
-        pipeline = family.refit(params, rounds, X_train, y_train, fit_rows)
+        pipeline = _fit(objective, members, X_train, y_train)
         holdout = holdout_scores(ds.task, pipeline, X_test, y_test)
         if conf.export.refit == "all":  # the holdout was scored; now every row trains
             X_all, y_all = pd.concat([X_train, X_test]), pd.concat([y_train, y_test])
-            pipeline = family.refit(params, rounds, X_all, y_all, fit_rows)
+            pipeline = _fit(objective, members, X_all, y_all)
     n_fit = len(X_train) + (len(X_test) if conf.export.refit == "all" else 0)
     result = RunResult(
         metric=metric,
@@ -275,7 +275,11 @@ def _sweep_refit_export(
         output_dir=output_dir,
         dropped_columns=dropped,
         family=family.model.name,
-        thread_param=family.model.threads,
+        ensemble={
+            f"trial {t.number} ({objective.resolve(t.params)[0].model.name})": w for t, w in members
+        }
+        if len(members) > 1
+        else {},
         trials_per_family=_trials_per_family(study, conf.model.name),
         refit=conf.export.refit,
         n_rows_fit=n_fit,
@@ -300,6 +304,49 @@ def _sweep_refit_export(
     return result
 
 
+def _members(
+    conf: Config, objective: Any, study: Any, y: pd.Series, metric: str, task: str
+) -> list[tuple[Any, float]]:
+    """The trials the exported model is made of, with their weights: the best trial, or
+    the ensemble selection of search.ensemble trials when a blend scores better."""
+    import numpy as np
+
+    from mlengine import ensemble
+
+    best = [(study.best_trial, 1.0)]
+    if conf.search.ensemble < 2:
+        return best
+    classes = np.unique(y) if task == "classification" else None
+    weights = ensemble.select(
+        objective.oof, objective.oof_values, y.to_numpy(), metric, conf.search.ensemble, classes
+    )
+    if len(weights) < 2:
+        return best
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    return [(trials[number], weight) for number, weight in weights.items()]
+
+
+def _fit(objective: Any, members: list[tuple[Any, float]], X: pd.DataFrame, y: pd.Series) -> Any:
+    """Each member refit on (X, y) as its trial was configured; one model, or their blend.
+
+    Fitted, a member predicts on one thread: a served model answers one request per worker
+    thread, and threads only add start-up cost on one row.
+    """
+    from mlengine.ensemble import WeightedEnsemble
+
+    fitted = []
+    for trial, _ in members:
+        family, params = objective.resolve(trial.params)
+        rounds, fit_rows = trial.user_attrs.get("best_rounds"), trial.user_attrs.get("fit_rows")
+        pipeline = family.refit(params, rounds, X, y, fit_rows)
+        if family.model.threads:
+            pipeline[-1].set_params(**{family.model.threads: 1})
+        fitted.append(pipeline)
+    if len(fitted) == 1:
+        return fitted[0]
+    return WeightedEnsemble(fitted, [weight for _, weight in members])
+
+
 def _objective(
     conf: Config,
     ds: Any,
@@ -311,7 +358,7 @@ def _objective(
     advice: list[str],
 ) -> Any:
     """The study's objective: one family's, or model=auto's over several families."""
-    from mlengine import auto, data, features, search
+    from mlengine import auto, data, ensemble, features, search
 
     folds = data.cv_folds(ds, X, y, conf.search.cv_folds, conf.seed)
     grouped = ds.groups is not None and ds.time is None
@@ -337,6 +384,9 @@ def _objective(
             prefix=prefix,
             step_offset=step_offset,
             deadline=stop_at_deadline.deadline,
+            keep_oof=ensemble.CANDIDATES_PER_MEMBER * conf.search.ensemble
+            if conf.search.ensemble > 1
+            else 0,
         )
 
     if not conf.model.families:
@@ -385,7 +435,11 @@ def _export(
     from mlengine.export import export_model, export_onnx
 
     exported = export_model(
-        result.pipeline, X_sample, result.output_dir, conf.export.name, result.thread_param
+        result.pipeline,
+        X_sample,
+        result.output_dir,
+        conf.export.name,
+        unused_columns=result.dropped_columns,
     )
     result.model_path, result.model_uri = exported.path, exported.model_uri
     tracker.set_tags({"mlengine.model_path": str(exported.path)})
@@ -410,6 +464,11 @@ def _print_summary(result: RunResult, uri: str, budget: Budget) -> None:
         "Holdout: " + ", ".join(f"{k}={v:.4f}" for k, v in result.holdout.items()),
         f"Best params ({result.family}): {result.best_params}",
         f"Trials per family: {trials}",
+        *(
+            ["Ensemble: " + ", ".join(f"{m} {w:.2f}" for m, w in result.ensemble.items())]
+            if result.ensemble
+            else []
+        ),
         f"Time: {budget.summary()}",
     ]
     if result.model_path:

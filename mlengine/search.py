@@ -259,6 +259,7 @@ class CrossValidatedObjective:
         prefix: str = "",
         step_offset: int = 0,
         deadline: Any = None,
+        keep_oof: int = 0,
     ) -> None:
         self.model, self.make_preprocessor = model, make_preprocessor
         self.X, self.y, self.task, self.metric = X, y, task, metric
@@ -271,6 +272,11 @@ class CrossValidatedObjective:
         self.prefix, self.step_offset = prefix, step_offset
         # () -> the time.monotonic() by which the sweep must end (None: no limit)
         self.deadline = deadline
+        # search.ensemble: the out-of-fold predictions of the best `keep_oof` complete
+        # trials (trial number -> rows x classes probabilities, or values), and their scores.
+        self.keep_oof = keep_oof
+        self.oof: dict[int, np.ndarray] = {}
+        self.oof_values: dict[int, float] = {}
 
     def _report(self, trial: optuna.Trial, value: float, step: int, why: str) -> None:
         """Report to the pruner; stop the trial when it is pruned or the budget is spent."""
@@ -288,6 +294,7 @@ class CrossValidatedObjective:
         started = time.perf_counter()
         scores, best_rounds, trained = [], [], []  # trained: rounds run per fold
         fit_rows: list[int] = []  # rows each fold's model was fitted on (early stopping: fewer)
+        oof: np.ndarray | None = None
         for fold, (train_idx, valid_idx) in enumerate(self.folds):
             X_tr, y_tr = self.X.iloc[train_idx], self.y.iloc[train_idx]
             X_va, y_va = self.X.iloc[valid_idx], self.y.iloc[valid_idx]
@@ -305,6 +312,8 @@ class CrossValidatedObjective:
                     )
                     fit_rows.append(len(X_tr))
                 scores.append(score(self.metric, pipeline, X_va, y_va))
+                if self.keep_oof:
+                    oof = self._out_of_fold(oof, pipeline, X_va, valid_idx)
             except optuna.TrialPruned:
                 self._record_rounds(trial, trained)
                 raise
@@ -322,6 +331,8 @@ class CrossValidatedObjective:
                 )
             else:
                 self._check_deadline(f"after fold {fold + 1}")
+        if oof is not None:
+            self._keep(trial.number, oof, float(np.mean(scores)))
         trial.set_user_attr("cv_std", float(np.std(scores)))
         trial.set_user_attr("fit_rows", float(np.mean(fit_rows)))
         trial.set_user_attr("fit_seconds", time.perf_counter() - started)
@@ -329,6 +340,33 @@ class CrossValidatedObjective:
             trial.set_user_attr("best_rounds", int(round(float(np.mean(best_rounds)))))
             self._record_rounds(trial, trained)
         return float(np.mean(scores))
+
+    def _out_of_fold(
+        self, oof: np.ndarray | None, pipeline: Any, X_va: pd.DataFrame, rows: np.ndarray
+    ) -> np.ndarray | None:
+        """`oof` with this fold's validation predictions in place (None once a fold's model
+        misses a class, as its probabilities would not line up)."""
+        if self.task == "classification":
+            classes = np.unique(self.y)
+            if not np.array_equal(np.asarray(pipeline.classes_), classes):
+                return None
+            values = pipeline.predict_proba(X_va)
+            shape: tuple[int, ...] = (len(self.y), len(classes))
+        else:
+            values, shape = np.asarray(pipeline.predict(X_va), dtype=np.float64), (len(self.y),)
+        if oof is None:
+            oof = np.full(shape, np.nan)
+        oof[rows] = values
+        return oof
+
+    def _keep(self, number: int, oof: np.ndarray, value: float) -> None:
+        """Remember a complete trial's predictions, dropping the worst beyond `keep_oof`."""
+        if np.isnan(oof).any():  # a fold was skipped: not a full out-of-fold set
+            return
+        self.oof[number], self.oof_values[number] = oof, value
+        if len(self.oof) > self.keep_oof:
+            worst = min(self.oof_values, key=lambda n: self.sign * self.oof_values[n])
+            del self.oof[worst], self.oof_values[worst]
 
     def warm_starts(self) -> list[dict[str, Any]]:
         """The family's warm-start settings for this task: a new study's first trials."""
