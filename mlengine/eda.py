@@ -1942,6 +1942,15 @@ _TREE_BASELINE: dict[str, Any] = {
 }
 
 
+def _tree_baseline(n_classes: int = 2) -> dict[str, Any]:
+    """The tree baseline's settings: a multiclass model grows a tree per class and round,
+    so its rounds shrink with the classes (about 120 trees in all, at least 20 rounds)."""
+    rounds = _TREE_BASELINE["max_iter"]
+    if n_classes > 2:
+        rounds = max(20, 2 * rounds // n_classes)
+    return {**_TREE_BASELINE, "max_iter": rounds}
+
+
 def _baselines(
     enc: dict[str, _SampleColumn],
     cols: list[str],
@@ -1992,7 +2001,7 @@ def _baselines(
                 "tree",
                 "HistGradientBoostingClassifier",
                 HistGradientBoostingClassifier(
-                    **_TREE_BASELINE, categorical_features=is_cat, random_state=seed
+                    **_tree_baseline(tgt.n_classes), categorical_features=is_cat, random_state=seed
                 ),
             ),
         ]
