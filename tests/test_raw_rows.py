@@ -35,6 +35,7 @@ def _write_table(path: Path, n: int = 300) -> None:
     risk = (income > 52_000).astype(int) + (city == "paris") + (year > 2010) + member
     frame = pd.DataFrame(
         {
+            "customer_id": np.arange(n) + 1000,  # ID-like: not a feature, optional input
             "year": year,
             "score": score,
             "member": member,
@@ -93,6 +94,9 @@ def test_pyfunc_takes_read_csv_rows_and_ints_arriving_as_floats(trained) -> None
     assert raw["year"].dtype.kind == "i" and raw["member"].dtype == bool
     model = mlflow.pyfunc.load_model(str(model_path))
     assert list(model.predict(raw)) == list(expected)
+    inputs = model.metadata.get_input_schema().inputs
+    assert {c.name for c in inputs if not c.required} == {"customer_id"}
+    assert list(model.predict(raw.drop(columns="customer_id"))) == list(expected)
 
     with_gap = raw.copy()
     with_gap.loc[0, "year"] = np.nan  # one missing value makes the whole column float64
