@@ -99,12 +99,16 @@ def suggest_params(
 
 
 def warm_start_params(model: ModelConfig, task: str, prefix: str = "") -> list[dict]:
-    """The family's warm-start settings that apply to `task`, as trial parameters."""
-    settings = []
+    """The family's warm-start settings that apply to `task`, as trial parameters.
+
+    A setting with a value outside the space (narrowed on the command line, say) is left
+    out: the user's space wins over the family's defaults.
+    """
+    space, settings = model.search_space, []
     for entry in model.warm_start:
-        kept = {
-            prefix + k: v for k, v in entry.items() if model.search_space[k].task in (None, task)
-        }
+        if not all(space[k].contains(v) for k, v in entry.items()):
+            continue
+        kept = {prefix + k: v for k, v in entry.items() if space[k].task in (None, task)}
         if kept:
             settings.append(kept)
     return settings

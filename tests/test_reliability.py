@@ -129,11 +129,22 @@ def _start(workdir: Path, args: list[str]) -> subprocess.Popen:
 
 
 def _wait_for_trials(workdir: Path, n: int, timeout: float = 180) -> None:
+    """Until the study holds `n` finished trials (warm starts are WAITING until they run)."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
     deadline = time.monotonic() + timeout
     journal = workdir / "outputs" / "optuna" / "journal.log"
     while time.monotonic() < deadline:
-        if journal.exists() and journal.read_text().count('"op_code":6') >= n:
-            return  # op 6: a trial's state was set (finished)
+        if journal.exists():
+            storage = JournalStorage(JournalFileBackend(str(journal)))
+            summaries = optuna.get_all_study_summaries(storage)
+            if summaries:
+                name = summaries[0].study_name
+                trials = optuna.load_study(study_name=name, storage=storage).trials
+                if sum(t.state.is_finished() for t in trials) >= n:
+                    return
         time.sleep(0.5)
     raise AssertionError(f"fewer than {n} trials finished in {timeout} s")
 

@@ -301,3 +301,12 @@ def test_onnx_parity(fitted, blobs, kind: str, opset: int | None) -> None:
             assert out.shape == (len(rows), 1)
             # float32 de-standardisation of a target of scale ~1e3: relative tolerance
             np.testing.assert_allclose(out[:, 0], model.predict(rows), rtol=1e-5, atol=1e-2)
+
+
+@pytest.mark.parametrize(
+    ("rows", "sizes"), [(65, [65]), (129, [64, 65]), (64, [64]), (70, [64, 6])]
+)
+def test_a_trailing_single_row_batch_joins_the_previous_one(rows: int, sizes: list[int]) -> None:
+    from mlengine.models.torch_mlp import _batches
+
+    assert [len(b) for b in _batches(torch.arange(rows), 64)] == sizes

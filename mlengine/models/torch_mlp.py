@@ -179,7 +179,8 @@ def _batches(perm: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
     """
     chunks = list(torch.split(perm, batch_size))
     if len(chunks) > 1 and len(chunks[-1]) == 1:
-        chunks[-2] = torch.cat([chunks[-2], chunks.pop()])
+        last = chunks.pop()  # popped first: `chunks[-2] = cat(.., chunks.pop())` mis-indexes
+        chunks[-1] = torch.cat([chunks[-1], last])
     return chunks
 
 
