@@ -137,13 +137,14 @@ def main() -> None:
     # MLflow's INFO lines (store creation, migrations) say nothing a user acts on; the
     # command is an application, so it picks the level for its own process.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    code: Any = 0
     try:
         hydra_app()
     except SystemExit as stop:
+        code = stop.code
+    finally:  # also when an exception escapes (it then ends the process the usual way)
         SweepSummary.print_table()
-        _exit_now(stop.code)
-    SweepSummary.print_table()
-    _exit_now(0)
+    _exit_now(code)
 
 
 def _exit_now(code: Any) -> None:
