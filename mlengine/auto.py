@@ -9,6 +9,8 @@ each family's best-known configuration; TPE then spends the rest where the score
 
 from __future__ import annotations
 
+import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,9 @@ from mlengine.config import ConfigError, ModelConfig
 from mlengine.search import FAMILY_STRIDE, CrossValidatedObjective
 
 FAMILY_PARAM = "family"
+ADVISED_AGAINST = 0.0  # an EDA advice score under this: the family does not suit the table
+
+log = logging.getLogger("mlengine")
 
 
 def load_family(name: str, conf_dir: Path) -> ModelConfig:
@@ -40,10 +45,16 @@ def applicable(families: list[ModelConfig], task: str) -> list[ModelConfig]:
     return [f for f in families if getattr(f, role) is not None]
 
 
-def ranked(families: list[ModelConfig], advice: list[str]) -> list[ModelConfig]:
-    """Families in the EDA's advice order; those it did not rank keep their order, last."""
-    order = {name: i for i, name in enumerate(advice)}
-    return sorted(families, key=lambda f: order.get(f.name, len(order)))
+def ranked(families: list[ModelConfig], advice: dict[str, float]) -> list[ModelConfig]:
+    """Families by the EDA advice's score, best first; those it did not score keep their
+    order, last. A family scored below ADVISED_AGAINST is left out: e.g. a kernel SVM on
+    100k rows, whose one trial could take the whole budget."""
+    kept = [f for f in families if advice.get(f.name, ADVISED_AGAINST) >= ADVISED_AGAINST]
+    kept = kept or families  # advised against them all: the user's list stands
+    left_out = [f.name for f in families if f not in kept]
+    if left_out:
+        log.info("model=auto leaves out %s: the EDA advises against them", ", ".join(left_out))
+    return sorted(kept, key=lambda f: -advice.get(f.name, -math.inf))
 
 
 class AutoObjective:

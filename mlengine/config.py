@@ -326,6 +326,9 @@ def check_storage_driver(url: str) -> None:
         ) from None
 
 
+PLOTS_MIN_BUDGET_S = 120.0
+
+
 @dataclass
 class EdaConfig:
     enabled: bool = True
@@ -335,7 +338,14 @@ class EdaConfig:
     n_probes: int = 5
     leakage_threshold: float = 0.98
     correlation_threshold: float = 0.95
-    plots: bool = True
+    # The four PNGs cost ~2-4 s; null (auto) draws them unless search.timeout is under
+    # PLOTS_MIN_BUDGET_S, where those seconds buy trials instead. true/false force it.
+    plots: bool | None = None
+
+    def draws_plots(self, budget_s: float | None) -> bool:
+        if self.plots is not None:
+            return self.plots
+        return budget_s is None or budget_s >= PLOTS_MIN_BUDGET_S
 
     def __post_init__(self) -> None:
         _check(self.sample_rows >= 100, "eda.sample_rows", "must be at least 100")

@@ -112,7 +112,7 @@ def run(
             *ds.drop_columns,
             *(report.columns_to_drop() if report and conf.features.select == "eda" else []),
         ]
-        advice = [a.family for a in report.model_advice.ranking] if report else []
+        advice = {a.family: a.score for a in report.model_advice.ranking} if report else {}
         result = _sweep_refit_export(
             conf,
             ds,
@@ -175,7 +175,8 @@ def _run_eda(
         return None
     from mlengine.eda import EdaSettings, run_eda
 
-    settings = EdaSettings.from_config(asdict(conf.eda))
+    plots = conf.eda.draws_plots(conf.search.timeout)
+    settings = EdaSettings.from_config({**asdict(conf.eda), "plots": plots})
     report = run_eda(
         X,
         y,
@@ -190,6 +191,8 @@ def _run_eda(
         tracker.log_artifact(path, "eda")
     selecting = conf.features.select == "eda"
     print(report.to_markdown() if conf.eda.only else report.console_summary(selecting))
+    if not plots and conf.eda.plots is None:
+        print(f"  plots skipped: search.timeout={conf.search.timeout:g}s is short (eda.plots=true)")
     failures = report.failures(conf.eda.fail_on)
     if failures:
         reasons = "; ".join(f"{f.check}: {f.message}" for f in failures)
@@ -209,7 +212,7 @@ def _sweep_refit_export(
     tracker: Any,
     output_dir: Path,
     budget: Budget,
-    advice: list[str],
+    advice: dict[str, float],
 ) -> RunResult:
     import optuna
 
@@ -355,7 +358,7 @@ def _objective(
     y: pd.Series,
     metric: str,
     stop_at_deadline: StopAtDeadline,
-    advice: list[str],
+    advice: dict[str, float],
 ) -> Any:
     """The study's objective: one family's, or model=auto's over several families."""
     from mlengine import auto, data, ensemble, features, search

@@ -90,8 +90,10 @@ def test_warm_starts_keep_only_the_task_s_parameters() -> None:
 
 
 def test_auto_starts_with_each_family_s_first_setting_in_advice_order() -> None:
-    families = [load_family(n, config_dir()) for n in ("xgboost", "random_forest", "knn")]
-    ordered = ranked(families, ["knn", "xgboost"])
+    names = ("xgboost", "random_forest", "svm", "knn")
+    families = [load_family(n, config_dir()) for n in names]
+    ordered = ranked(families, {"xgboost": 1.5, "svm": -2.0, "knn": 2.5})
+    # Best score first, the unscored family last, the one advised against left out.
     assert [f.name for f in ordered] == ["knn", "xgboost", "random_forest"]
 
     def make(model: ModelConfig, prefix: str, step_offset: int) -> CrossValidatedObjective:
@@ -204,3 +206,7 @@ def test_auto_visits_several_families_within_its_budget(workdir: Path) -> None:
     assert wall <= 1.1 * budget
     assert "Trials per family: " in result.stdout and "Time: setup" in result.stdout
     assert saved["family"] in saved["trials_per_family"]
+    # A short budget buys trials with the seconds the EDA plots would take.
+    assert "plots skipped: search.timeout=45s" in result.stdout
+    assert not list((workdir / "outputs" / "runs").glob("*/eda/*.png"))
+    assert list((workdir / "outputs" / "runs").glob("*/eda/eda.json"))
