@@ -24,10 +24,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from mlengine.eda_structure import id_shape, order_association, sequential_counter, split_overlap
+
 Severity = Literal["info", "warn", "error"]
 Verdict = Literal["useful", "weak", "irrelevant"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: findings carry overrides; suggested_overrides
 KINDS = ("numeric", "boolean", "categorical", "datetime", "text", "id")
 FAMILIES = (
     "logistic_regression",
@@ -63,6 +65,10 @@ CHECKS = (
     "model_advice",
 )
 _SEVERITY_ORDER = {"error": 0, "warn": 1, "info": 2}
+_ENTITY_MAX_ROWS = 10  # a plain integer repeated on more rows each reads as a quantity
+_ENTITY_MIN_GAP = 0.03  # row-wise minus grouped CV score that makes such an integer an entity
+_ORDER_RHO = 0.3  # |Spearman| of an identifier's order with the target: sorted by outcome
+_ORDER_EPSILON2 = 0.1  # the same for several classes (Kruskal-Wallis epsilon squared)
 _ID_TOKENS = {"id", "ids", "uuid", "guid", "uid", "pk", "key", "identifier"}
 _ENTITY_WORDS = {
     "patient",
@@ -119,6 +125,7 @@ class Finding:
     columns: list[str]
     message: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    overrides: list[str] = field(default_factory=list)  # mlengine overrides that apply it
 
 
 @dataclass
@@ -231,6 +238,22 @@ class EdaReport:
         """ID-like, constant, leaking, irrelevant and duplicate-copy columns (never all)."""
         return list(self.drop_reasons)
 
+    def suggested_overrides(self) -> list[str]:
+        """The overrides that apply the report's advice: drop the identifiers, leaks,
+        constants and duplicate copies, and split by the entity whose rows a row-wise split
+        would leak most. Irrelevant columns stay (opt in with features.select=eda)."""
+        entities = sorted(
+            (f for f in self.findings if f.check == "repeated_entity"),
+            key=lambda f: -f.evidence.get("holdout_overlap", 0.0),
+        )
+        split_by = entities[0].columns[0] if entities else None
+        drop = [
+            c for c, why in self.drop_reasons.items() if set(why) - {"irrelevant"} and c != split_by
+        ]
+        return ([drop_override(drop)] if drop else []) + (
+            [f"dataset.split_by={_hydra_value(split_by)}"] if split_by else []
+        )
+
     def leaking_columns(self) -> list[str]:
         return [s.column for s in self.leakage]
 
@@ -257,6 +280,7 @@ class EdaReport:
             "seconds": self.seconds,
             "counts": self._counts(),
             "columns_to_drop": self.columns_to_drop(),
+            "suggested_overrides": self.suggested_overrides(),
             "drop_reasons": self.drop_reasons,
             "leaking_columns": self.leaking_columns(),
             "findings": [asdict(f) for f in self.findings],
@@ -284,8 +308,10 @@ class EdaReport:
             counts[f.severity] += 1
         return counts
 
-    def write(self, out_dir: Path) -> list[Path]:
-        """Write eda.json, eda.md and (if settings.plots) the PNG plots; returns the paths."""
+    def write(self, out_dir: Path, command: str | None = None) -> list[Path]:
+        """Write eda.json, eda.md and (if settings.plots) the PNG plots; returns the paths.
+
+        `command`: the command line that applies the advice, ending eda.md."""
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         json_path = out_dir / "eda.json"
@@ -296,7 +322,7 @@ class EdaReport:
 
             plots = write_plots(self, out_dir)
         md_path = out_dir / "eda.md"
-        md_path.write_text(self.to_markdown(plots=[p.name for p in plots]))
+        md_path.write_text(self.to_markdown(plots=[p.name for p in plots], command=command))
         return [json_path, md_path, *plots]
 
     def console_summary(self, selecting: bool = False) -> str:
@@ -343,7 +369,7 @@ class EdaReport:
             lines.append(f"  model families: {top}")
         return "\n".join(lines)
 
-    def to_markdown(self, plots: Sequence[str] = ()) -> str:
+    def to_markdown(self, plots: Sequence[str] = (), command: str | None = None) -> str:
         """One page a person reads in a minute: verdict first, details after."""
         c = self._counts()
         t = self.target
@@ -446,6 +472,8 @@ class EdaReport:
                 out.append(f"{a.rank}. `{a.family}` ({a.score:+.1f}): " + "; ".join(a.reasons))
         if plots:
             out += ["", "## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots]
+        if command:
+            out += ["", "## Apply the advice", "", "```", command, "```"]
         return "\n".join(out) + "\n"
 
 
@@ -506,7 +534,9 @@ def run_eda(
     duplicates = _duplicate_column_groups(X, facts)
     findings += _duplicate_findings(row_hash, tgt, duplicates, n)
     del row_hash
-    id_like, entity, entity_drop = _id_findings(X, profiles, facts, kinds, findings)
+    id_like, entity, entity_drop, candidates, entity_ev = _id_findings(
+        X, profiles, facts, kinds, findings
+    )
     _high_card_findings(profiles, kinds, id_like + entity, settings, findings)
     _infinite_findings(profiles, findings)
     findings += _target_findings(tgt, settings, n_missing_target, n)
@@ -532,17 +562,35 @@ def run_eda(
     _mixed_type_findings(Xs, kinds, profiles, findings)
     usable = [c for c in X.columns if kinds[c] != "text" and c not in constant]
     enc = {c: _SampleColumn.build(Xs[c], kinds[c]) for c in usable}
+    # Identifiers are judged by what they are, not by what they seem to predict.
+    features = {c: e for c, e in enc.items() if c not in id_like}
     timings["sample"] = _lap(t0)
 
     # ---- relevance vs probes ----
     t0 = time.perf_counter()
-    relevance, probe_scores = _relevance(enc, ys, settings, rng)
+    relevance, probe_scores = _relevance(features, ys, settings, rng)
     timings["relevance"] = _lap(t0)
 
     # ---- leakage ----
     t0 = time.perf_counter()
-    leakage = _leakage(enc, ys, settings, rng)
-    for s in leakage:
+    leakage = _leakage(features, ys, settings, rng)
+    order_leaks = _order_leaks(Xs, [c for c in id_like if c in Xs], ys, settings)
+    for s in order_leaks:
+        findings.append(
+            Finding(
+                "leakage",
+                "warn",
+                [s.column],
+                f"`{s.column}` is an identifier whose order tracks the target ({s.metric} "
+                f"{s.score:.2f}): the rows were collected or sorted by outcome. It predicts "
+                f"nothing on new rows; drop it, and check how the rows were gathered before "
+                f"trusting an order- or time-based split.",
+                {"metric": s.metric, "score": s.score, **s.evidence},
+                [drop_override([s.column])],
+            )
+        )
+    leakage += order_leaks
+    for s in leakage[: len(leakage) - len(order_leaks)]:
         findings.append(
             Finding(
                 "leakage",
@@ -555,6 +603,7 @@ def run_eda(
                     "exact_relation": s.exact_relation,
                     **s.evidence,
                 },
+                [drop_override([s.column])],
             )
         )
     timings["leakage"] = _lap(t0)
@@ -585,6 +634,11 @@ def run_eda(
     if settings.run_baselines and base_cols and ys.ok_for_models():
         context = [r.column for r in relevance if r.verdict != "irrelevant"]
         run = _baselines(enc, base_cols, ys, settings, seed, rng, context)
+    findings += _entity_findings(
+        X, enc, base_cols, ys, settings, seed, entity, entity_ev, candidates
+    )
+    confirmed = {c for f in findings if f.check == "repeated_entity" for c in f.columns}
+    entity_drop += [c for c in candidates if c in confirmed]
     problem = _problem_facts(n, X.shape[1], base_cols, kinds, profiles, run.baselines, run.metric)
     problem["baseline_rows"] = int(len(run.rows))
     ranking = _rank_families(task, problem)
@@ -1137,6 +1191,7 @@ def _id_findings(
     entity: list[str] = []
     entity_drop: list[str] = []
     entity_ev: dict[str, Any] = {}
+    candidates: list[str] = []
     for c, p in profiles.items():
         k, f = kinds[c], facts[c]
         n_valid = len(X) - p.n_missing
@@ -1146,6 +1201,8 @@ def _id_findings(
         numeric = _numeric_like(X[c], k)
         if numeric and not f.integral and k != "id":
             continue  # continuous measurements are never identifiers
+        shape = None if numeric else id_shape(X[c])
+        counter = numeric and sequential_counter(_to_float(X[c], k))
         # unique identifiers: (nearly) a distinct value per row
         dense = f.value_range is not None and p.n_unique / (f.value_range + 1) >= 0.5
         reason = None
@@ -1166,6 +1223,10 @@ def _id_findings(
                 if dense
                 else "name looks like an id"
             )
+        elif counter:
+            reason = "a sequential counter: counts up with the rows"
+        elif shape and p.unique_share >= 0.5:
+            reason = f"{shape} values"
         if reason:
             id_like.append(c)
             id_ev[c] = reason
@@ -1179,8 +1240,17 @@ def _id_findings(
         looks = (
             hint
             or k == "id"
+            or shape is not None
             or (not numeric and p.n_unique >= max(100, 0.05 * n_valid) and _code_like(X[c]))
         )
+        if structural and not looks and numeric and mean_rows <= _ENTITY_MAX_ROWS:
+            candidates.append(c)  # a plain integer: an entity only if grouping shows it
+            entity_ev[c] = {
+                "n_entities": p.n_unique,
+                "mean_rows_per_entity": _r(mean_rows),
+                "repeated_row_share": _r(repeated_share),
+                "name_hint": False,
+            }
         if structural and looks:
             entity.append(c)
             entity_ev[c] = {
@@ -1188,8 +1258,9 @@ def _id_findings(
                 "mean_rows_per_entity": _r(mean_rows),
                 "repeated_row_share": _r(repeated_share),
                 "name_hint": hint,
+                "id_shape": shape,
             }
-            if hint or k == "id":
+            if hint or k == "id" or shape:
                 entity_drop.append(c)
     if id_like:
         findings.append(
@@ -1197,26 +1268,126 @@ def _id_findings(
                 "id_like",
                 "warn",
                 id_like,
-                f"{len(id_like)} column(s) look like row identifiers (a distinct "
-                f"value per row): no generalisable signal, and any apparent one is "
-                f"an artefact of row order; dropped.",
+                f"{len(id_like)} column(s) look like identifiers (row numbers, counters or "
+                f"codes): no generalisable signal, and any apparent one is an artefact of "
+                f"row order; drop them.",
                 id_ev,
+                [drop_override(id_like)],
             )
         )
-    for c in entity:
-        ev = entity_ev[c]
-        findings.append(
+    return id_like, entity, entity_drop, candidates, entity_ev
+
+
+def _entity_findings(
+    X: pd.DataFrame,
+    enc: dict[str, _SampleColumn],
+    cols: list[str],
+    tgt: _Target,
+    settings: EdaSettings,
+    seed: int,
+    columns: list[str],
+    evidence: dict[str, Any],
+    confirm: list[str],
+) -> list[Finding]:
+    """Repeated-entity warnings, with what a row-wise split costs: the share of holdout
+    rows whose entity is also in training, and the tree baseline's CV score with row-wise
+    and with grouped folds. `confirm`: plain-integer candidates, reported only when
+    grouping lowers the score."""
+    out = []
+    for c in columns + confirm:
+        ev = dict(evidence[c])
+        ev["holdout_overlap"] = _r(split_overlap(pd.factorize(X[c])[0], 0.2, seed))
+        scores = (
+            _grouped_scores(enc, cols, tgt, settings, seed, c)
+            if settings.run_baselines and c in enc
+            else None
+        )
+        if scores:
+            ev["cv_metric"], ev["cv_row_wise"], ev["cv_grouped"] = scores
+        gap = ev["cv_row_wise"] - ev["cv_grouped"] if scores else None
+        if c in confirm and (gap is None or gap < _ENTITY_MIN_GAP):
+            continue
+        fix = f"dataset.split_by={c}"
+        cost = (
+            f"; the tree baseline scores {ev['cv_row_wise']:.3f} {ev['cv_metric']} with "
+            f"row-wise folds but {ev['cv_grouped']:.3f} with folds grouped by `{c}`"
+            if scores
+            else ""
+        )
+        out.append(
             Finding(
                 "repeated_entity",
                 "warn",
                 [c],
-                f"`{c}` looks like an entity id ({ev['n_entities']:,} values, ~"
-                f"{ev['mean_rows_per_entity']:.1f} rows each): a row-wise split puts the same "
-                f"entity in train and test and overstates the score; set dataset.split_by={c}.",
-                {**ev, "suggestion": f"dataset.split_by={c}"},
+                f"`{c}` looks like an entity id ({ev['n_entities']:,} values, "
+                f"~{ev['mean_rows_per_entity']:.1f} rows each): a row-wise split puts "
+                f"{ev['holdout_overlap']:.0%} of holdout rows beside rows of the same entity "
+                f"in training{cost}. Set {fix}.",
+                ev,
+                [fix],
             )
         )
-    return id_like, entity, entity_drop
+    return out
+
+
+def _grouped_scores(
+    enc: dict[str, _SampleColumn],
+    cols: list[str],
+    tgt: _Target,
+    settings: EdaSettings,
+    seed: int,
+    group: str,
+) -> tuple[str, float, float] | None:
+    """(metric, row-wise CV, CV grouped by `group`) of the tree baseline on the sample."""
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold, cross_val_score
+    from threadpoolctl import threadpool_limits
+
+    if not cols or not tgt.ok_for_models():
+        return None
+    rng = np.random.default_rng(seed)
+    n = len(tgt.codes) if tgt.codes is not None else len(tgt.values)  # type: ignore[arg-type]
+    idx = _stratified_sample(tgt.strata, n, settings.baseline_rows, rng)
+    Z, is_cat = _design_matrix(enc, cols, idx)
+    column = enc[group]
+    groups = column.values[idx] if column.numeric else column.codes[idx]  # type: ignore[index]
+    model, metric, y = _tree_model(tgt.take(idx), is_cat, seed)
+    classify = tgt.task == "classification"
+    row_folds: Any = (StratifiedKFold if classify else KFold)(3, shuffle=True, random_state=seed)
+    if len(np.unique(groups)) < 3:
+        return None
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore")
+        row = cross_val_score(model, Z, y, cv=row_folds, scoring=metric, error_score=np.nan)
+        grouped = cross_val_score(
+            model, Z, y, cv=GroupKFold(3), groups=groups, scoring=metric, error_score=np.nan
+        )
+    if not (np.isfinite(row).all() and np.isfinite(grouped).all()):
+        return None
+    return metric, _r(float(row.mean()), 4), _r(float(grouped.mean()), 4)
+
+
+def _order_leaks(
+    Xs: pd.DataFrame, id_like: list[str], tgt: _Target, settings: EdaSettings
+) -> list[LeakageSuspect]:
+    """Identifiers whose order tracks the target: the rows were collected or sorted by
+    outcome, so the identifier 'predicts' it without meaning anything."""
+    classify = tgt.task == "classification"
+    y = tgt.codes if classify else tgt.values
+    out = []
+    for c in id_like:
+        order = Xs[c].rank(method="dense").to_numpy(dtype=np.float64, na_value=np.nan)
+        ok = np.isfinite(order) & np.isfinite(np.asarray(y, dtype=np.float64))
+        multiclass = classify and tgt.n_classes > 2
+        score = order_association(order[ok], np.asarray(y)[ok], classify)
+        threshold = _ORDER_EPSILON2 if multiclass else _ORDER_RHO
+        if score >= threshold:
+            metric = "kruskal_epsilon2" if multiclass else "abs_spearman"
+            out.append(
+                LeakageSuspect(
+                    c, metric, _r(score, 4), "row order", {"order_association": _r(score, 4)}
+                )
+            )
+    return out
 
 
 def _high_card_findings(
@@ -1974,19 +2145,7 @@ def _baselines(
     idx = _stratified_sample(tgt.strata, n, settings.baseline_rows, rng)
     sub = tgt.take(idx)
     cols = [c for c in cols if enc[c].numeric] + [c for c in cols if not enc[c].numeric]
-    blocks = []
-    for c in cols:
-        col = enc[c]
-        if col.numeric:
-            v = col.values[idx]  # type: ignore[index]
-            blocks.append(np.where(np.isfinite(v), v, np.nan))
-        else:
-            xc, k = col.binned(0, 250, 5)
-            xc = xc[idx].astype(np.float64)
-            xc[xc == k - 1] = np.nan  # the missing bin: native NaN for the tree
-            blocks.append(xc)
-    Z = np.column_stack(blocks)
-    is_cat = np.array([not enc[c].numeric for c in cols])
+    Z, is_cat = _design_matrix(enc, cols, idx)
     binary = tgt.task == "classification" and tgt.n_classes == 2
     if tgt.task == "classification":
         y = sub.codes
@@ -2057,6 +2216,52 @@ def _baselines(
             except ValueError:  # e.g. a fold without both classes: skip the rescue
                 residual = None
     return _BaselineRun(out, metric, idx, residual)
+
+
+def _design_matrix(
+    enc: dict[str, _SampleColumn], cols: list[str], idx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sample rows `idx` of `cols` as floats (categories as codes, missing as NaN), and
+    which columns are categorical."""
+    blocks = []
+    for c in cols:
+        col = enc[c]
+        if col.numeric:
+            v = col.values[idx]  # type: ignore[index]
+            blocks.append(np.where(np.isfinite(v), v, np.nan))
+        else:
+            xc, k = col.binned(0, 250, 5)
+            xc = xc[idx].astype(np.float64)
+            xc[xc == k - 1] = np.nan  # the missing bin: native NaN for the tree
+            blocks.append(xc)
+    return np.column_stack(blocks), np.array([not enc[c].numeric for c in cols])
+
+
+def _tree_model(tgt: _Target, is_cat: np.ndarray, seed: int) -> tuple[Any, str, np.ndarray]:
+    """The tree baseline, its CV metric, and the target it fits."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    if tgt.task == "classification":
+        metric = "roc_auc" if tgt.n_classes == 2 else "balanced_accuracy"
+        model = HistGradientBoostingClassifier(
+            **_tree_baseline(tgt.n_classes), categorical_features=is_cat, random_state=seed
+        )
+        return model, metric, tgt.codes  # type: ignore[return-value]
+    model = HistGradientBoostingRegressor(
+        **_TREE_BASELINE, categorical_features=is_cat, random_state=seed
+    )
+    return model, "r2", tgt.values  # type: ignore[return-value]
+
+
+def drop_override(columns: Sequence[str]) -> str:
+    """`features.drop=[a,"b c"]`: Hydra's list syntax, names quoted where they need it."""
+    return "features.drop=[" + ",".join(_hydra_value(c) for c in columns) + "]"
+
+
+def _hydra_value(name: str) -> str:
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", name):
+        return name
+    return "'" + name.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _linear_model(is_cat: np.ndarray, task: str) -> Any:

@@ -105,7 +105,7 @@ def run(
     with tracker.parent_run(f"{conf.model.name}-{ds.name}", tags) as run_id:
         _log_setup(tracker, cfg, conf, overrides, ds, output_dir)
         with budget.stage("eda"):
-            report = _run_eda(conf, ds, X_train, y_train, tracker, output_dir)
+            report = _run_eda(conf, ds, X_train, y_train, tracker, output_dir, overrides)
         if conf.eda.only:
             return None
         extra_drop = [
@@ -168,7 +168,13 @@ def _log_setup(
 
 
 def _run_eda(
-    conf: Config, ds: Any, X: pd.DataFrame, y: pd.Series, tracker: Any, output_dir: Path
+    conf: Config,
+    ds: Any,
+    X: pd.DataFrame,
+    y: pd.Series,
+    tracker: Any,
+    output_dir: Path,
+    overrides: Any = (),
 ) -> Any:
     """EDA on the training split (the holdout stays unseen); may stop the run."""
     if not conf.eda.enabled:
@@ -186,11 +192,15 @@ def _run_eda(
         column_types={c: ds.column_types[c] for c in X.columns},
         n_missing_target=ds.n_missing_target,
     )
+    suggested = report.suggested_overrides()
+    command = advice_command(overrides, suggested) if suggested else None
     eda_dir = output_dir / "eda"
-    for path in report.write(eda_dir):
+    for path in report.write(eda_dir, command):
         tracker.log_artifact(path, "eda")
     selecting = conf.features.select == "eda"
     print(report.to_markdown() if conf.eda.only else report.console_summary(selecting))
+    if command and not conf.eda.only:
+        print(f"  apply the advice: {command}")
     if not plots and conf.eda.plots is None:
         print(f"  plots skipped: search.timeout={conf.search.timeout:g}s is short (eda.plots=true)")
     failures = report.failures(conf.eda.fail_on)
@@ -198,6 +208,21 @@ def _run_eda(
         reasons = "; ".join(f"{f.check}: {f.message}" for f in failures)
         raise MlengineError(f"EDA check failed (eda.fail_on={list(conf.eda.fail_on)}): {reasons}")
     return report
+
+
+def advice_command(overrides: Any, suggested: list[str]) -> str:
+    """This run's command with the EDA's overrides in place of any of the same keys, quoted
+    for a POSIX shell, passwords redacted."""
+    import shlex
+
+    from mlengine.tracking import redact
+
+    def key(override: str) -> str:
+        return override.split("=", 1)[0].lstrip("+~")
+
+    replaced = {key(o) for o in suggested}
+    kept = [o for o in overrides if key(o) not in replaced]
+    return redact(shlex.join(["mlengine", *kept, *suggested]))
 
 
 def _sweep_refit_export(

@@ -228,7 +228,7 @@ def test_repeated_entity_id_suggests_group_split() -> None:
     r = run_eda(X, pd.Series(rng.normal(size=n)), "regression", FAST)
     [f] = finding(r, "repeated_entity")
     assert f.columns == ["patient_id"] and f.severity == "warn"
-    assert f.evidence["suggestion"] == "dataset.split_by=patient_id"
+    assert f.overrides == ["dataset.split_by=patient_id"]
     assert "dataset.split_by=patient_id" in f.message
     assert flagged(r, "high_cardinality") == {"city"}
     assert "patient_id" in r.columns_to_drop()
@@ -352,7 +352,7 @@ def test_outputs_json_markdown_plots_and_summary(tmp_path: Path) -> None:
         if p.suffix == ".png":
             assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads((tmp_path / "eda" / "eda.json").read_text())
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert data["leaking_columns"] == ["leak"]
     assert set(data["columns_to_drop"]) == set(r.columns_to_drop())
     assert {

@@ -98,5 +98,5 @@ def test_select_eda_drops_what_the_report_rejects(workdir: Path) -> None:
     used = {c for _, _, cols in preprocess.transformers_ for c in cols}
     assert "refund_issued" not in used and "signal" in used
     report = json.loads((result.output_dir / "eda" / "eda.json").read_text())
-    assert report["schema_version"] == 1
+    assert report["schema_version"] == 2
     assert "refund_issued" in [s["column"] for s in report["leakage"]]
