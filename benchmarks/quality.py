@@ -78,9 +78,9 @@ class System:
 
 
 SYSTEMS = {
-    "mlengine": System(),
-    "mlengine-auto": System(extra=("model=auto",)),
-    "mlengine-ensemble": System(extra=("model=auto", "search.ensemble=5")),
+    "mlengine": System(),  # its default model: auto
+    "mlengine-xgboost": System(extra=("model=xgboost",)),
+    "mlengine-ensemble": System(extra=("search.ensemble=5",)),
     "optuna-xgb": System("run_optuna_xgb.py"),
     "xgb-default": System("run_xgb_default.py"),
     "flaml": System("run_flaml.py", "flaml"),

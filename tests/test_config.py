@@ -67,14 +67,14 @@ def test_experiment_composes(experiment: str) -> None:
         ("dataset.test_size=1.5", "dataset.test_size"),
         ("dataset.task=clustering", "dataset.task"),
         ("search.metric=auc", "search.metric"),
-        ("model.search_space.max_depth.low=20", "model.search_space.max_depth"),
+        ("model=xgboost model.search_space.max_depth.low=20", "model.search_space.max_depth"),
         ("export.name=../escape", "export.name"),
         ("model.class_weight=heavy", "model.class_weight"),
     ],
 )
 def test_bad_values_are_refused_naming_the_key(override: str, key: str) -> None:
     with pytest.raises(ConfigError) as error:
-        validate(_compose([override]))
+        validate(_compose(override.split()))
     assert error.value.key == key
     assert key in str(error.value)
 

@@ -34,8 +34,8 @@ def test_cli_run_is_tracked_and_its_model_serves_the_holdout(workdir: Path) -> N
     n_trials = 4
     # export.refit=train: the exported model is the one the holdout scored (the default,
     # all, refits on the holdout rows too; test_time_to_quality covers it).
-    args = ["search.n_trials=4", "search.cv_folds=3", "eda=off", "experiment_name=e2e"]
-    result = run_cli([*args, "export.refit=train"], workdir)
+    args = ["model=xgboost", "search.n_trials=4", "search.cv_folds=3", "eda=off"]
+    result = run_cli([*args, "experiment_name=e2e", "export.refit=train"], workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Holdout: accuracy=" in result.stdout
     assert "Time: setup " in result.stdout and "Trials per family: xgboost 4" in result.stdout
