@@ -52,6 +52,7 @@ import pandas as pd
 
 from mlengine import coerce
 from mlengine.config import DatasetConfig, MlengineError, no_frame_error
+from mlengine.schema import TableSchema, build_schema
 
 log = logging.getLogger("mlengine")
 
@@ -91,6 +92,7 @@ class Dataset:
     time: pd.Series | None = None  # dataset.time_column values (the test split is the latest)
     n_missing_time: int = 0  # rows dropped because their time was missing
     source: str = ""  # the file, "the DataFrame" or "built-in dataset NAME", for messages
+    schema: TableSchema | None = None  # every column's kind, dtype as read, parsing, role
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -137,6 +139,7 @@ def load_dataset(cfg: DatasetConfig, frame: pd.DataFrame | None = None) -> Datas
     ):
         if column is not None:
             _require_column(table, column, key, source)
+    arrived = {str(c): str(dtype) for c, dtype in table.dtypes.items()}
     y, keep, n_missing = _clean_target(table.pop(target), source)
     task = cfg.task if cfg.task != "auto" else infer_task(y)
     y = _finish_target(y, task, source)
@@ -158,8 +161,38 @@ def load_dataset(cfg: DatasetConfig, frame: pd.DataFrame | None = None) -> Datas
         ds.groups = _groups(X[cfg.split_by])
     if cfg.time_column:
         _attach_time(ds, cfg.time_column)
+    ds.schema = _schema(ds, cfg, target, arrived, typed)
     _log_summary(ds, typed)
     return ds
+
+
+def _schema(
+    ds: Dataset, cfg: DatasetConfig, target: str, arrived: dict[str, str], typed: dict
+) -> TableSchema:
+    """The loader's decisions about every column, in one description (mlengine.schema)."""
+    roles = {}
+    for column, why in ds.drop_columns.items():
+        role = (
+            "group"
+            if column == cfg.split_by
+            else "time"
+            if column == cfg.time_column
+            else "id"
+            if ds.column_types[column] == "id"
+            else "dropped"
+        )
+        roles[column] = (role, why)
+    if cfg.time_column and cfg.time_column not in roles:
+        roles[cfg.time_column] = ("time", "dataset.time_column")
+    return build_schema(
+        ds.task,
+        (target, arrived.get(target, str(ds.y.dtype))),
+        [(c, ds.column_types[c], arrived.get(c, str(ds.X[c].dtype))) for c in ds.X.columns],
+        roles=roles,
+        parsing={c: t.note for c, t in typed.items() if t.note},
+        date_formats=ds.date_formats,
+        missing_markers=[*coerce.MISSING_MARKERS, *cfg.na_values],
+    )
 
 
 def _own_frame(frame: pd.DataFrame, na_values: list[str] | tuple = ()) -> pd.DataFrame:

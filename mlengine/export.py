@@ -108,10 +108,13 @@ def export_model(
     out_dir: Path,
     name: str,
     unused_columns: list[str] | tuple = (),
+    schema: Any = None,
 ) -> ExportResult:
     """Save the pipeline under out_dir/name and log it to the active MLflow run.
 
     `unused_columns`: the table's columns the model ignores, optional in its signature.
+    `schema` (mlengine.schema.TableSchema): saved as schema.json in the model folder and
+    in the logged model's metadata, so a server can tell what each input column is.
     """
     skops_io = import_skops()
     import mlflow
@@ -128,7 +131,11 @@ def export_model(
         "input_example": example,
         "pip_requirements": pip_requirements(modules),
     }
+    if schema is not None:
+        options["metadata"] = {"mlengine_schema": schema.to_dict()}
     mlflow.sklearn.save_model(pipeline, path=str(path), **options)
+    if schema is not None:
+        schema.write(path)
     info = mlflow.sklearn.log_model(pipeline, name=name, **options)
     return ExportResult(path=path, model_uri=info.model_uri)
 

@@ -159,6 +159,7 @@ def _log_setup(
         }
     )
     tracker.log_params(params)
+    tracker.log_artifact(ds.schema.write(output_dir))
     tracker.set_tags(
         {
             "mlengine.overrides": tracking.redact(" ".join(overrides)) or "(none)",
@@ -249,6 +250,8 @@ def _sweep_refit_export(
     )
     dropped = [c for c in X_train.columns if c not in columns]
     X_train, X_test = X_train[list(columns)], X_test[list(columns)]
+    schema = ds.schema.dropping({c: _drop_reason(c, conf, ds) for c in dropped})
+    tracker.log_artifact(schema.write(output_dir))
     export_seconds = export_reserve(conf.export.onnx) if conf.export.enabled else 0.0
     stop_at_deadline = StopAtDeadline(budget, conf.search.cv_folds, export_seconds)
     objective = _objective(conf, ds, columns, X_train, y_train, metric, stop_at_deadline, advice)
@@ -328,8 +331,19 @@ def _sweep_refit_export(
     )
     if conf.export.enabled:
         with budget.stage("export"):
-            _export(conf, result, X_train, ds.task, tracker)
+            _export(conf, result, X_train, ds.task, tracker, schema)
     return result
+
+
+def _drop_reason(column: str, conf: Config, ds: Any) -> str:
+    """Why a feature column of the table is not one of the run's features."""
+    if column in conf.features.drop:
+        return "features.drop"
+    if conf.features.keep and column not in conf.features.keep:
+        return "not in features.keep"
+    if ds.column_types.get(column) == "text" and conf.features.text == "drop":
+        return "features.text=drop"
+    return "the EDA report (features.select=eda)"
 
 
 def _members(
@@ -458,7 +472,12 @@ def _sweep(
 
 
 def _export(
-    conf: Config, result: RunResult, X_sample: pd.DataFrame, task: str, tracker: Any
+    conf: Config,
+    result: RunResult,
+    X_sample: pd.DataFrame,
+    task: str,
+    tracker: Any,
+    schema: Any,
 ) -> None:
     from mlengine.export import export_model, export_onnx
 
@@ -468,6 +487,7 @@ def _export(
         result.output_dir,
         conf.export.name,
         unused_columns=result.dropped_columns,
+        schema=schema,
     )
     result.model_path, result.model_uri = exported.path, exported.model_uri
     tracker.set_tags({"mlengine.model_path": str(exported.path)})
