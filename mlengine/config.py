@@ -210,6 +210,24 @@ class IterativeConfig:
 
 
 @dataclass
+class AdviceConfig:
+    """How the EDA's family advice ranks a family (mlengine/families.py)."""
+
+    profile: str = MISSING  # boosting | bagging | linear | kernel | neighbours | neural
+    prior: float = 1.0  # its score before the table's facts move it
+    max_categories: int | None = None  # levels its native categorical support handles
+
+    def __post_init__(self) -> None:
+        from mlengine.families import PROFILES
+
+        _check(
+            self.profile in PROFILES,
+            "model.advice.profile",
+            f"'{self.profile}' is not a profile; use one of {', '.join(PROFILES)}",
+        )
+
+
+@dataclass
 class ModelConfig:
     name: str = MISSING
     classifier: dict[str, Any] | None = None  # `_target_` + fixed constructor arguments
@@ -224,6 +242,7 @@ class ModelConfig:
     warm_start: list[dict[str, Any]] = field(default_factory=list)
     # model=auto: the families one study searches over (files under conf/model/).
     families: list[str] = field(default_factory=list)
+    advice: AdviceConfig | None = None  # what kind of learner, for the EDA's family advice
 
     def __post_init__(self) -> None:
         _check(

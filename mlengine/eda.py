@@ -25,23 +25,13 @@ import numpy as np
 import pandas as pd
 
 from mlengine.eda_structure import id_shape, order_association, sequential_counter, split_overlap
+from mlengine.families import FamilyProfile, builtin_families
 
 Severity = Literal["info", "warn", "error"]
 Verdict = Literal["useful", "weak", "irrelevant"]
 
 SCHEMA_VERSION = 2  # 2: findings carry overrides; suggested_overrides
 KINDS = ("numeric", "boolean", "categorical", "datetime", "text", "id")
-FAMILIES = (
-    "logistic_regression",
-    "elastic_net",
-    "random_forest",
-    "extra_trees",
-    "hist_gradient_boosting",
-    "knn",
-    "svm",
-    "xgboost",
-    "torch_mlp",
-)
 # Every check name a Finding can carry: the words `eda.fail_on` accepts (plus severities).
 CHECKS = (
     "shape",
@@ -488,8 +478,12 @@ def run_eda(
     seed: int = 0,
     column_types: Mapping[str, str] | None = None,
     n_missing_target: int = 0,
+    families: Sequence[FamilyProfile] | None = None,
 ) -> EdaReport:
-    """Run every check on features X and target y; returns the report (writes nothing)."""
+    """Run every check on features X and target y; returns the report (writes nothing).
+
+    `families`: what the model advice ranks (default: the families shipped in conf/model/).
+    """
     t_start = time.perf_counter()
     settings = settings or EdaSettings()
     timings: dict[str, float] = {}
@@ -641,7 +635,7 @@ def run_eda(
     entity_drop += [c for c in candidates if c in confirmed]
     problem = _problem_facts(n, X.shape[1], base_cols, kinds, profiles, run.baselines, run.metric)
     problem["baseline_rows"] = int(len(run.rows))
-    ranking = _rank_families(task, problem)
+    ranking = _rank_families(problem, families or builtin_families(task))
     advice = ModelAdvice(run.metric, run.baselines, ranking, problem)
     findings += _advice_findings(advice)
     timings["baselines"] = _lap(t0)
@@ -2401,28 +2395,26 @@ def _problem_facts(
     }
 
 
-def _rank_families(task: str, pb: dict[str, Any]) -> list[FamilyAdvice]:
-    """Problem shape + baseline gap -> ranked families, each score change with its reason."""
-    linear = "logistic_regression" if task == "classification" else "elastic_net"
-    fams = [
-        "hist_gradient_boosting",
-        "xgboost",
-        "random_forest",
-        "extra_trees",
-        linear,
-        "svm",
-        "knn",
-        "torch_mlp",
-    ]
-    score = dict(zip(fams, [3.0, 2.8, 2.2, 2.0, 2.0, 1.0, 0.8, 1.0], strict=True))
-    reasons: dict[str, list[str]] = {f: [] for f in fams}
+def _rank_families(pb: dict[str, Any], families: Sequence[FamilyProfile]) -> list[FamilyAdvice]:
+    """Problem shape + baseline gap -> ranked families, each score change with its reason.
+
+    Families are scored by their declared profile (mlengine/families.py), never by name:
+    a family file of the user's own is ranked like the built-in ones of its kind.
+    """
+    score = {f.name: float(f.prior) for f in families}
+    reasons: dict[str, list[str]] = {f.name: [] for f in families}
+
+    def of(*profiles: str) -> list[str]:
+        return [f.name for f in families if f.profile in profiles]
 
     def bump(names: Sequence[str], delta: float, why: str) -> None:
         for f in names:
             score[f] += delta
             reasons[f].append(why)
 
-    boost, bags = ["hist_gradient_boosting", "xgboost"], ["random_forest", "extra_trees"]
+    boost, bags, linear = of("boosting"), of("bagging"), of("linear")
+    kernel, neighbours, neural = of("kernel"), of("neighbours"), of("neural")
+
     n, p = pb["n_rows"], pb["n_features_used"]
     gap, metric = pb.get("nonlinearity_gap"), pb.get("metric")
     if gap is not None:
@@ -2430,57 +2422,55 @@ def _rank_families(task: str, pb: dict[str, Any]) -> list[FamilyAdvice]:
             why = f"tree baseline beats linear by {gap:+.3f} {metric}: non-linear structure"
             bump(boost, 1.5, why)
             bump(bags, 1.0, why)
-            bump(["torch_mlp", "svm"], 0.3, why)
-            bump([linear], -1.5, f"linear baseline trails the tree by {gap:.3f} {metric}")
+            bump(neural + kernel, 0.3, why)
+            bump(linear, -1.5, f"linear baseline trails the tree by {gap:.3f} {metric}")
         elif gap <= 0.005:
             bump(
-                [linear],
+                linear,
                 2.0,
                 f"linear baseline as good as the tree ({gap:+.3f} {metric} "
                 "for the tree): signal is mostly additive; simplest and fastest "
                 "to serve",
             )
-            bump(["svm"], 0.5, "linear-ish problem")
+            bump(kernel, 0.5, "linear-ish problem")
             bump(boost, -0.5, f"no gain over linear ({gap:+.3f} {metric})")
         else:
-            bump([linear], 0.5, f"linear baseline close to the tree ({gap:+.3f} {metric})")
+            bump(linear, 0.5, f"linear baseline close to the tree ({gap:+.3f} {metric})")
     if n < 2_000:
-        bump([linear], 0.5, f"small data ({n:,} rows) favours strong regularisation")
-        bump(["svm"], 1.0, f"kernel SVM is cheap and strong on {n:,} rows")
-        bump(["torch_mlp"], -1.5, f"{n:,} rows are too few for a neural net")
+        bump(linear, 0.5, f"small data ({n:,} rows) favours strong regularisation")
+        bump(kernel, 1.0, f"kernel SVM is cheap and strong on {n:,} rows")
+        bump(neural, -1.5, f"{n:,} rows are too few for a neural net")
         bump(boost, -0.3, "boosting overfits easily on small data")
     elif n > 100_000:
-        bump(["svm"], -3.0, f"kernel SVM scales O(n^2)+ on {n:,} rows")
-        bump(["knn"], -1.5, "kNN prediction cost grows with the training rows")
+        bump(kernel, -3.0, f"kernel SVM scales O(n^2)+ on {n:,} rows")
+        bump(neighbours, -1.5, "kNN prediction cost grows with the training rows")
         bump(bags, -0.5, "deep forests are slow and large on many rows")
         bump(boost, 0.5, "histogram boosting scales linearly with rows")
-        bump(["torch_mlp"], 0.7, f"enough rows ({n:,}) for a neural net")
+        bump(neural, 0.7, f"enough rows ({n:,}) for a neural net")
     elif n > 20_000:
-        bump(["svm"], -1.5, f"kernel SVM gets slow beyond ~20k rows ({n:,})")
+        bump(kernel, -1.5, f"kernel SVM gets slow beyond ~20k rows ({n:,})")
     if pb["categorical_share"] >= 0.3:
         bump(
             boost,
             0.5,
             f"{pb['categorical_share']:.0%} categorical features: native categorical support",
         )
-        bump(["knn", "svm"], -1.0, "distances on one-hot codes are poor")
-    if pb["max_category_count"] > 255:
-        bump(
-            ["hist_gradient_boosting"],
-            -0.3,
-            "a categorical exceeds 255 levels (native support limit)",
-        )
+        bump(neighbours + kernel, -1.0, "distances on one-hot codes are poor")
+    levels = pb["max_category_count"]
+    limited = [f.name for f in families if f.max_categories and f.max_categories < levels]
+    if limited:
+        bump(limited, -0.3, f"a categorical has {levels} levels (over its native limit)")
     if pb["missing_cell_share"] >= 0.05:
         bump(boost, 0.5, f"{pb['missing_cell_share']:.0%} missing cells: native NaN handling")
-        bump(["knn", "svm", "torch_mlp"], -0.2, "needs imputation")
+        bump(neighbours + kernel + neural, -0.2, "needs imputation")
     if p > 200 or (p > 0 and n < 10 * p):
-        bump([linear], 1.0, f"{p} features for {n:,} rows: regularised linear models cope")
-        bump(["knn"], -1.0, "many dimensions make neighbours meaningless")
+        bump(linear, 1.0, f"{p} features for {n:,} rows: regularised linear models cope")
+        bump(neighbours, -1.0, "many dimensions make neighbours meaningless")
     lift = pb.get("lift_over_dummy")
     if lift is not None and lift < 0.01:
-        for f in fams:
+        for f in score:
             reasons[f].append(f"no baseline beats the dummy (lift {lift:+.3f}): fix data first")
-    ranked = sorted(fams, key=lambda f: -score[f])
+    ranked = sorted(score, key=lambda f: -score[f])
     return [
         FamilyAdvice(f, i, round(score[f], 2), reasons[f] or ["default prior"])
         for i, f in enumerate(ranked, start=1)

@@ -337,9 +337,42 @@ def test_model_advice_follows_the_nonlinearity_gap() -> None:
     linear = run_eda(
         X, pd.Series(a + 0.5 * b + rng.normal(scale=0.5, size=n)), "regression", settings
     )
-    assert linear.model_advice.ranking[0].family == "elastic_net"
+    top_two = {f.family for f in linear.model_advice.ranking[:2]}
+    assert top_two == {"logistic_regression", "elastic_net"}  # both linear (ridge, elastic net)
     families = [f.family for f in linear.model_advice.ranking]
-    assert "logistic_regression" not in families and len(families) == len(set(families))
+    assert len(families) == len(set(families))
+
+
+def test_a_family_file_of_the_user_s_own_is_ranked_by_its_profile(tmp_path: Path) -> None:
+    import shutil
+
+    from mlengine.cli import config_dir
+    from mlengine.families import advice_families
+
+    shutil.copytree(config_dir() / "model", tmp_path / "model")
+    (tmp_path / "model" / "my_boosting.yaml").write_text(
+        "name: my_boosting\n"
+        "advice: {profile: boosting, prior: 3.5}\n"
+        "classifier: {_target_: sklearn.ensemble.GradientBoostingClassifier}\n"
+    )
+    (tmp_path / "model" / "no_advice.yaml").write_text(
+        "name: no_advice\nclassifier: {_target_: sklearn.tree.DecisionTreeClassifier}\n"
+    )
+    families = advice_families(tmp_path, "classification")
+    assert "no_advice" not in {f.name for f in families}
+    rng = np.random.default_rng(12)
+    a, b = rng.normal(size=(2, 2000))
+    X = pd.DataFrame({"a": a, "b": b})
+    report = run_eda(
+        X,
+        pd.Series((a * b > 0).astype(int)),
+        "classification",
+        EdaSettings(plots=False),
+        families=families,
+    )
+    top = report.model_advice.ranking[0]
+    assert top.family == "my_boosting" and any("non-linear" in why for why in top.reasons)
+    assert "my_boosting" in report.to_markdown()
 
 
 # -- outputs --------------------------------------------------------------------------------------
