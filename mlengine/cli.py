@@ -134,9 +134,13 @@ class SweepSummary(Callback):
 
 def main() -> None:
     """Console entry: the Hydra app, then the sweep summary when it was a multirun."""
-    # MLflow's INFO lines (store creation, migrations) say nothing a user acts on; the
-    # command is an application, so it picks the level for its own process.
+    # The command is an application, so it sets MLflow up for its own process (a notebook
+    # calling mlengine.run_experiment keeps its own settings). MLflow's INFO lines (store
+    # creation, migrations) say nothing a user acts on; a down tracking server would be
+    # retried for minutes before the first error.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     code: Any = 0
     try:
         hydra_app()

@@ -462,7 +462,7 @@ def _sweep(
     remaining = conf.search.n_trials - search.finished_trials(study)
     if remaining <= 0:
         return
-    with SweepProgress(study, remaining, metric) as progress:
+    with SweepProgress(study, remaining, metric) as progress, search.quiet_optuna():
         study.optimize(
             objective,
             n_trials=remaining,

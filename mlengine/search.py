@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import math
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -509,9 +511,28 @@ def open_study(
     search: SearchConfig, name: str, direction: str, seed: int, default_journal: Path
 ) -> optuna.Study:
     """Create or load the study (resumable by name) in the configured storage."""
-    # The progress bar reports each trial; Optuna's own per-trial log lines would repeat it.
+    with quiet_optuna():
+        return _open_study(search, name, direction, seed, default_journal)
+
+
+@contextlib.contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Optuna's per-trial INFO lines (the progress bar reports each trial) and its
+    ExperimentalWarnings (journal storage, multivariate TPE) off while mlengine drives it;
+    the caller's log level and warning filters come back after."""
+    level = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+def _open_study(
+    search: SearchConfig, name: str, direction: str, seed: int, default_journal: Path
+) -> optuna.Study:
     storage = _storage(search.storage, default_journal)
     if search.sampler == "tpe":
         sampler = optuna.samplers.TPESampler(

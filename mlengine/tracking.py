@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import subprocess
 import time
@@ -95,9 +94,6 @@ class Tracker:
     """Connects to the store at start-up, so a bad URI fails before any training."""
 
     def __init__(self, uri: str, experiment_name: str, artifact_root: Path) -> None:
-        # A down server would otherwise be retried for minutes before the first error.
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
         import mlflow
         from mlflow.tracking import MlflowClient
 

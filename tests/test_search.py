@@ -7,6 +7,7 @@ versions (MLflow KILLED runs, every family end to end) are in test_models.py (sl
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -329,3 +330,27 @@ def test_early_stopping_split_follows_the_split_policy() -> None:
     assert not set(groups[inner]) & set(groups[stop])
     inner, stop = early_stopping_split(y, "classification", 0.2, seed=0)
     assert y.iloc[stop].mean() == 0.5 and len(set(inner) | set(stop)) == 100
+
+
+def test_mlengine_leaves_the_process_settings_of_a_notebook_alone(tmp_path: Path) -> None:
+    """Opening a study, sweeping it and connecting to a store change no log level, warning
+    filter or environment variable of the calling process (the CLI sets its own)."""
+    import os
+    import warnings
+
+    import mlflow  # noqa: F401 - imported first: its own import-time settings are not ours
+    import optuna
+
+    from mlengine.config import SearchConfig
+    from mlengine.search import open_study, quiet_optuna
+    from mlengine.tracking import Tracker
+
+    level, filters, env = optuna.logging.get_verbosity(), list(warnings.filters), dict(os.environ)
+    study = open_study(SearchConfig(), "s", "maximize", 0, tmp_path / "journal.log")
+    with quiet_optuna():
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "e", tmp_path)
+    assert optuna.logging.get_verbosity() == level
+    assert warnings.filters == filters
+    # Except the one MLflow's own set_tracking_uri exports (log_model needs the fluent API).
+    assert {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} == env
