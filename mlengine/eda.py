@@ -568,23 +568,7 @@ def run_eda(
     # ---- leakage ----
     t0 = time.perf_counter()
     leakage = _leakage(features, ys, settings, rng)
-    order_leaks = _order_leaks(Xs, [c for c in id_like if c in Xs], ys, settings)
-    for s in order_leaks:
-        findings.append(
-            Finding(
-                "leakage",
-                "warn",
-                [s.column],
-                f"`{s.column}` is an identifier whose order tracks the target ({s.metric} "
-                f"{s.score:.2f}): the rows were collected or sorted by outcome. It predicts "
-                f"nothing on new rows; drop it, and check how the rows were gathered before "
-                f"trusting an order- or time-based split.",
-                {"metric": s.metric, "score": s.score, **s.evidence},
-                [drop_override([s.column])],
-            )
-        )
-    leakage += order_leaks
-    for s in leakage[: len(leakage) - len(order_leaks)]:
+    for s in leakage:
         findings.append(
             Finding(
                 "leakage",
@@ -600,6 +584,22 @@ def run_eda(
                 [drop_override([s.column])],
             )
         )
+    order_leaks = _order_leaks(Xs, [c for c in id_like if c in Xs], ys)
+    for s in order_leaks:
+        findings.append(
+            Finding(
+                "leakage",
+                "warn",
+                [s.column],
+                f"`{s.column}` is an identifier whose order tracks the target ({s.metric} "
+                f"{s.score:.2f}): the rows were collected or sorted by outcome. It predicts "
+                f"nothing on new rows; drop it, and check how the rows were gathered before "
+                f"trusting an order- or time-based split.",
+                {"metric": s.metric, "score": s.score, **s.evidence},
+                [drop_override([s.column])],
+            )
+        )
+    leakage += order_leaks
     timings["leakage"] = _lap(t0)
 
     # ---- redundancy ----
@@ -1301,7 +1301,7 @@ def _entity_findings(
         gap = ev["cv_row_wise"] - ev["cv_grouped"] if scores else None
         if c in confirm and (gap is None or gap < _ENTITY_MIN_GAP):
             continue
-        fix = f"dataset.split_by={c}"
+        fix = f"dataset.split_by={_hydra_value(c)}"
         cost = (
             f"; the tree baseline scores {ev['cv_row_wise']:.3f} {ev['cv_metric']} with "
             f"row-wise folds but {ev['cv_grouped']:.3f} with folds grouped by `{c}`"
@@ -1360,16 +1360,17 @@ def _grouped_scores(
     return metric, _r(float(row.mean()), 4), _r(float(grouped.mean()), 4)
 
 
-def _order_leaks(
-    Xs: pd.DataFrame, id_like: list[str], tgt: _Target, settings: EdaSettings
-) -> list[LeakageSuspect]:
+def _order_leaks(Xs: pd.DataFrame, id_like: list[str], tgt: _Target) -> list[LeakageSuspect]:
     """Identifiers whose order tracks the target: the rows were collected or sorted by
     outcome, so the identifier 'predicts' it without meaning anything."""
     classify = tgt.task == "classification"
     y = tgt.codes if classify else tgt.values
     out = []
     for c in id_like:
-        order = Xs[c].rank(method="dense").to_numpy(dtype=np.float64, na_value=np.nan)
+        try:
+            order = Xs[c].rank(method="dense").to_numpy(dtype=np.float64, na_value=np.nan)
+        except TypeError:  # values of several types have no order
+            continue
         ok = np.isfinite(order) & np.isfinite(np.asarray(y, dtype=np.float64))
         multiclass = classify and tgt.n_classes > 2
         score = order_association(order[ok], np.asarray(y)[ok], classify)

@@ -345,12 +345,15 @@ def test_mlengine_leaves_the_process_settings_of_a_notebook_alone(tmp_path: Path
     from mlengine.search import open_study, quiet_optuna
     from mlengine.tracking import Tracker
 
-    level, filters, env = optuna.logging.get_verbosity(), list(warnings.filters), dict(os.environ)
+    def environment() -> dict[str, str]:
+        # But the one MLflow's own set_tracking_uri exports (log_model needs the fluent API).
+        return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+
+    level, filters, env = optuna.logging.get_verbosity(), list(warnings.filters), environment()
     study = open_study(SearchConfig(), "s", "maximize", 0, tmp_path / "journal.log")
     with quiet_optuna():
         study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "e", tmp_path)
     assert optuna.logging.get_verbosity() == level
     assert warnings.filters == filters
-    # Except the one MLflow's own set_tracking_uri exports (log_model needs the fluent API).
-    assert {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} == env
+    assert environment() == env
