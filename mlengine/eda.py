@@ -2132,7 +2132,6 @@ def _baselines(
     (those already judged relevant), for the conditional relevance test.
     """
     from sklearn.dummy import DummyClassifier, DummyRegressor
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict, cross_validate
     from threadpoolctl import threadpool_limits
 
@@ -2151,13 +2150,7 @@ def _baselines(
         models = [
             ("dummy", "DummyClassifier(prior)", DummyClassifier(strategy="prior")),
             ("linear", "LogisticRegression", _linear_model(is_cat, tgt.task)),
-            (
-                "tree",
-                "HistGradientBoostingClassifier",
-                HistGradientBoostingClassifier(
-                    **_tree_baseline(tgt.n_classes), categorical_features=is_cat, random_state=seed
-                ),
-            ),
+            ("tree", "HistGradientBoostingClassifier", _tree_model(sub, is_cat, seed)[0]),
         ]
     else:
         y = sub.values
@@ -2167,13 +2160,7 @@ def _baselines(
         models = [
             ("dummy", "DummyRegressor(mean)", DummyRegressor()),
             ("linear", "Ridge", _linear_model(is_cat, tgt.task)),
-            (
-                "tree",
-                "HistGradientBoostingRegressor",
-                HistGradientBoostingRegressor(
-                    **_TREE_BASELINE, categorical_features=is_cat, random_state=seed
-                ),
-            ),
+            ("tree", "HistGradientBoostingRegressor", _tree_model(sub, is_cat, seed)[0]),
         ]
     out = []
     residual = None
