@@ -58,6 +58,25 @@ def select_columns(
     return {c: k for c, k in chosen.items() if c not in dropped}
 
 
+def drop_reasons(
+    dropped: list[str], column_types: dict[str, str], cfg: FeaturesConfig
+) -> dict[str, str]:
+    """Why each column `select_columns` left out is not a feature (by the same rules)."""
+
+    def why(column: str) -> str:
+        if column in cfg.drop:
+            return "features.drop"
+        if cfg.keep and column not in cfg.keep:
+            return "not in features.keep"
+        if column_types.get(column) == "id":
+            return "ID-like"
+        if column_types.get(column) == "text" and cfg.text == "drop":
+            return "features.text=drop"
+        return "the loader or the EDA report (features.select=eda)"
+
+    return {column: why(column) for column in dropped}
+
+
 def build_preprocessor(
     column_types: dict[str, str],
     model: ModelConfig,

@@ -250,7 +250,8 @@ def _sweep_refit_export(
     )
     dropped = [c for c in X_train.columns if c not in columns]
     X_train, X_test = X_train[list(columns)], X_test[list(columns)]
-    schema = ds.schema.dropping({c: _drop_reason(c, conf, ds) for c in dropped})
+    reasons = features.drop_reasons(dropped, ds.column_types, conf.features)
+    schema = ds.schema.dropping(reasons)
     tracker.log_artifact(schema.write(output_dir))
     export_seconds = export_reserve(conf.export.onnx) if conf.export.enabled else 0.0
     stop_at_deadline = StopAtDeadline(budget, conf.search.cv_folds, export_seconds)
@@ -333,17 +334,6 @@ def _sweep_refit_export(
         with budget.stage("export"):
             _export(conf, result, X_train, ds.task, tracker, schema)
     return result
-
-
-def _drop_reason(column: str, conf: Config, ds: Any) -> str:
-    """Why a feature column of the table is not one of the run's features."""
-    if column in conf.features.drop:
-        return "features.drop"
-    if conf.features.keep and column not in conf.features.keep:
-        return "not in features.keep"
-    if ds.column_types.get(column) == "text" and conf.features.text == "drop":
-        return "features.text=drop"
-    return "the EDA report (features.select=eda)"
 
 
 def _members(

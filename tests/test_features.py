@@ -338,3 +338,18 @@ def test_exported_model_predicts_raw_rows_in_the_original_labels(workdir: Path, 
     raw.loc[0, "color"] = "purple"
     raw.loc[1, ["amount", "rating", "review"]] = None
     assert set(result.pipeline.predict(raw)) <= {"leave", "stay"}
+
+
+def test_every_column_left_out_says_why() -> None:
+    from mlengine.features import drop_reasons
+
+    kinds = {"a": "numeric", "b": "numeric", "row": "id", "note": "text", "c": "numeric"}
+    cfg = FeaturesConfig(drop=["b"], text="drop")
+    kept = select_columns(kinds, cfg, extra_drop=["c"])
+    dropped = [c for c in kinds if c not in kept]
+    assert drop_reasons(dropped, kinds, cfg) == {
+        "b": "features.drop",
+        "row": "ID-like",
+        "note": "features.text=drop",
+        "c": "the loader or the EDA report (features.select=eda)",
+    }
