@@ -274,6 +274,10 @@ class ModelConfig:
                 _check(key in self.search_space, where, "is not in model.search_space")
 
 
+SAMPLERS = ("tpe", "random", "cmaes", "qmc", "grid")
+PRUNERS = ("median", "percentile", "successive_halving", "hyperband", "none")
+
+
 @dataclass
 class SearchConfig:
     n_trials: int = 20
@@ -281,8 +285,9 @@ class SearchConfig:
     timeout: float | None = None
     metric: str | None = None  # null: roc_auc / accuracy / r2, by task
     cv_folds: int = 5
-    sampler: str = "tpe"  # tpe | random
-    pruner: str = "median"  # median | none
+    sampler: str = "tpe"  # one of SAMPLERS (mlengine/samplers.py builds them)
+    pruner: str = "median"  # one of PRUNERS
+    pruner_percentile: float = 25.0  # pruner=percentile: keep trials above this percentile
     storage: str | None = None  # Optuna storage URL; null: a journal file under paths.root
     study_name: str | None = None  # null: derived from experiment, dataset, model, space
     n_startup_trials: int = 5  # TPE samples randomly before it models; pruning waits too
@@ -292,13 +297,21 @@ class SearchConfig:
     # Up to this many trials blended by greedy ensemble selection on their out-of-fold
     # predictions (mlengine/ensemble.py); 0 or 1: the best trial alone.
     ensemble: int = 0
+    # Worker processes on this machine sharing the study (each gets cores // n_jobs threads).
+    n_jobs: int = 1
+    # Rerun a trial that failed because its worker died (kill, crash), once, with its params.
+    retry_failed: bool = False
+    # Optuna's plots on the parent run (~2-3 s); null: unless search.timeout is short.
+    plots: bool | None = None
 
     def __post_init__(self) -> None:
         _check(self.n_trials >= 1, "search.n_trials", f"must be at least 1, got {self.n_trials}")
         _check(self.timeout is None or self.timeout > 0, "search.timeout", "must be > 0 or null")
         _check(self.cv_folds >= 2, "search.cv_folds", "must be at least 2")
-        _check(self.sampler in ("tpe", "random"), "search.sampler", "must be tpe or random")
-        _check(self.pruner in ("median", "none"), "search.pruner", "must be median or none")
+        _check(self.sampler in SAMPLERS, "search.sampler", f"must be one of {', '.join(SAMPLERS)}")
+        _check(self.pruner in PRUNERS, "search.pruner", f"must be one of {', '.join(PRUNERS)}")
+        _check(0 < self.pruner_percentile < 100, "search.pruner_percentile", "must be in (0, 100)")
+        _check(self.n_jobs >= 1, "search.n_jobs", f"must be at least 1, got {self.n_jobs}")
         _check(self.n_startup_trials >= 0, "search.n_startup_trials", "must be >= 0")
         _check(self.ensemble >= 0, "search.ensemble", "must be >= 0 (0: no ensemble)")
         _check(
@@ -348,6 +361,13 @@ def check_storage_driver(url: str) -> None:
 PLOTS_MIN_BUDGET_S = 120.0
 
 
+def draws_plots(setting: bool | None, budget_s: float | None) -> bool:
+    """`setting` true/false forces it; null (auto) draws unless the budget is short."""
+    if setting is not None:
+        return setting
+    return budget_s is None or budget_s >= PLOTS_MIN_BUDGET_S
+
+
 @dataclass
 class EdaConfig:
     enabled: bool = True
@@ -362,9 +382,7 @@ class EdaConfig:
     plots: bool | None = None
 
     def draws_plots(self, budget_s: float | None) -> bool:
-        if self.plots is not None:
-            return self.plots
-        return budget_s is None or budget_s >= PLOTS_MIN_BUDGET_S
+        return draws_plots(self.plots, budget_s)
 
     def __post_init__(self) -> None:
         _check(self.sample_rows >= 100, "eda.sample_rows", "must be at least 100")
