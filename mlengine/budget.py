@@ -81,7 +81,7 @@ def export_reserve(onnx: bool) -> float:
 
 
 class StopAtDeadline:
-    """Optuna callback: stop the sweep when the next trial would not end before the deadline.
+    """Trial callback: stop the sweep when the next trial would not end before the deadline.
 
     The next trial is assumed to take as long as the slowest of the last few; the reserve
     for the refits grows with the trials' fit times.
@@ -90,6 +90,7 @@ class StopAtDeadline:
     def __init__(self, budget: Budget, n_folds: int, export_seconds: float) -> None:
         self.budget, self.n_folds, self.export_seconds = budget, n_folds, export_seconds
         self.durations: list[float] = []
+        self.stopped = False  # the trial loop (sweep.run_trials) ends once this is set
 
     def reserve(self) -> float:
         if not self.durations:
@@ -112,4 +113,4 @@ class StopAtDeadline:
             return
         next_trial = max(self.durations[-5:], default=0.0)
         if time.monotonic() + next_trial > deadline:
-            study.stop()
+            self.stopped = True

@@ -12,6 +12,8 @@ import socket
 from typing import Any
 
 WORKER_KEY = "mlengine.worker"
+INTERRUPTED_KEY = "mlengine.interrupted"  # a trial's user attr: it failed by no fault of its own
+DIED = "its worker process died (killed or crashed)"
 
 
 def worker_id() -> str:
@@ -34,20 +36,24 @@ def is_dead_local_worker(worker: str | None) -> bool:
     return False
 
 
-def fail_stale_trials(study: Any) -> int:
-    """Mark RUNNING trials of dead local workers FAIL; returns how many."""
+def fail_stale_trials(handle: Any) -> int:
+    """Mark RUNNING trials of dead local workers FAIL (interrupted); returns how many.
+
+    `handle` is a studies.OpenStudy: the reason is written through the storage's public
+    API, since the trial belongs to another (dead) process.
+    """
     from optuna.trial import TrialState
 
     stale = [
         t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        for t in handle.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if is_dead_local_worker(t.user_attrs.get(WORKER_KEY))
     ]
     for trial in stale:
-        study._storage.set_trial_user_attr(
-            trial._trial_id, "fail_reason", "its worker process died (killed or crashed)"
-        )
-        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        trial_id = handle.trial_id(trial.number)
+        handle.storage.set_trial_user_attr(trial_id, "fail_reason", DIED)
+        handle.storage.set_trial_user_attr(trial_id, INTERRUPTED_KEY, True)
+        handle.study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
     return len(stale)
 
 

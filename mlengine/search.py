@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import logging
 import math
 import time
-import warnings
-from collections.abc import Iterator
-from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 import pandas as pd
 
-from mlengine.config import ConfigError, MlengineError, ModelConfig, ParamSpec, SearchConfig
+from mlengine.config import ConfigError, ModelConfig, ParamSpec
 from mlengine.metrics import METRICS, score
 from mlengine.threads import apply_thread_policy
 
@@ -292,10 +285,6 @@ class CrossValidatedObjective:
             raise optuna.TrialPruned(f"pruned {why}")
 
     def __call__(self, trial: optuna.Trial) -> float:
-        from mlengine.recovery import WORKER_KEY, worker_id
-
-        # Stamped first, so a rerun can tell a trial whose process was killed (recovery.py).
-        trial.set_user_attr(WORKER_KEY, worker_id())
         params = suggest_params(trial, self.model.search_space, self.task, self.prefix)
         started = time.perf_counter()
         scores, best_rounds, trained = [], [], []  # trained: rounds run per fold
@@ -495,93 +484,3 @@ class CrossValidatedObjective:
             trained[-1] = int(getattr(estimator, "n_iter_", trained[-1]))
         pipeline = Pipeline([("preprocess", preprocessor), ("model", estimator)])
         return pipeline, best + 1, len(inner)
-
-
-def study_name(prefix: str, *parts: Any) -> str:
-    """Same experiment + data + model + space -> same name, so a rerun resumes that study."""
-    payload = json.dumps(
-        [asdict(p) if hasattr(p, "__dataclass_fields__") else p for p in parts],
-        sort_keys=True,
-        default=str,
-    )
-    return f"{prefix}-{hashlib.sha256(payload.encode()).hexdigest()[:8]}"
-
-
-def open_study(
-    search: SearchConfig, name: str, direction: str, seed: int, default_journal: Path
-) -> optuna.Study:
-    """Create or load the study (resumable by name) in the configured storage."""
-    with quiet_optuna():
-        return _open_study(search, name, direction, seed, default_journal)
-
-
-@contextlib.contextmanager
-def quiet_optuna() -> Iterator[None]:
-    """Optuna's per-trial INFO lines (the progress bar reports each trial) and its
-    ExperimentalWarnings (journal storage, multivariate TPE) off while mlengine drives it;
-    the caller's log level and warning filters come back after."""
-    level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            yield
-    finally:
-        optuna.logging.set_verbosity(level)
-
-
-def _open_study(
-    search: SearchConfig, name: str, direction: str, seed: int, default_journal: Path
-) -> optuna.Study:
-    storage = _storage(search.storage, default_journal)
-    if search.sampler == "tpe":
-        sampler = optuna.samplers.TPESampler(
-            seed=seed, n_startup_trials=search.n_startup_trials, multivariate=True, group=True
-        )
-    else:
-        sampler = optuna.samplers.RandomSampler(seed=seed)
-    pruner = (
-        # The warm-up is the objective's (`pruning_warmup`): it depends on the table's size.
-        optuna.pruners.MedianPruner(n_startup_trials=search.n_startup_trials)
-        if search.pruner == "median"
-        else optuna.pruners.NopPruner()
-    )
-    try:
-        return optuna.create_study(
-            study_name=name,
-            storage=storage,
-            sampler=sampler,
-            pruner=pruner,
-            direction=direction,
-            load_if_exists=True,
-        )
-    except ValueError as error:  # e.g. an existing study with the other direction
-        raise MlengineError(f"Cannot open study '{name}': {error}") from None
-
-
-def _storage(url: str | None, default_journal: Path) -> Any:
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    if url is None or url.startswith("journal:"):
-        path = Path(url.removeprefix("journal:").removeprefix("//")) if url else default_journal
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
-    from mlengine.tracking import redact
-
-    try:
-        return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
-    except Exception as error:  # noqa: BLE001 - drivers raise their own types
-        raise MlengineError(
-            f"Cannot open Optuna storage {redact(url)}: {str(error).splitlines()[0]}"
-        ) from None
-
-
-def finished_trials(study: optuna.Study) -> int:
-    """Trials that count toward n_trials: every one that ended, whatever its state."""
-    done = (
-        optuna.trial.TrialState.COMPLETE,
-        optuna.trial.TrialState.PRUNED,
-        optuna.trial.TrialState.FAIL,
-    )
-    return len(study.get_trials(deepcopy=False, states=done))

@@ -4,14 +4,19 @@ A worker runs its trials one after another, and a trial its CV folds one after a
 the estimator gets the worker's cores as threads: a family names its thread argument in its
 YAML (`threads: n_jobs` for XGBoost and the forests, `num_threads` for the torch MLP). K
 workers on one machine get `cores // K` each, so together they never oversubscribe the
-cores. A family whose YAML fixes the argument's value keeps it. BLAS (numpy, behind the
-linear models) keeps its library default.
+cores. A family whose YAML fixes the argument's value keeps it. While K workers share the
+machine (`search.n_jobs`), each also caps its BLAS and OpenMP pools (numpy behind the linear
+models, sklearn's histogram boosting) to the same count, with threadpoolctl.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
+
+_workers = 1  # workers sharing this machine now (set by `shared_by` for a sweep)
 
 
 def available_cores() -> int:
@@ -22,13 +27,28 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def threads_per_worker(n_workers: int = 1) -> int:
-    return max(1, available_cores() // max(1, n_workers))
+def threads_per_worker(n_workers: int | None = None) -> int:
+    return max(1, available_cores() // max(1, n_workers or _workers))
 
 
-def apply_thread_policy(
-    estimator: Any, param: str | None, fixed: dict[str, Any], n_workers: int = 1
-) -> None:
+@contextlib.contextmanager
+def shared_by(n_workers: int) -> Iterator[None]:
+    """This process is one of `n_workers` sweeping on this machine, until the block ends."""
+    global _workers
+    from threadpoolctl import threadpool_limits
+
+    previous, _workers = _workers, max(1, n_workers)
+    try:
+        if n_workers > 1:
+            with threadpool_limits(threads_per_worker()):
+                yield
+        else:
+            yield
+    finally:
+        _workers = previous
+
+
+def apply_thread_policy(estimator: Any, param: str | None, fixed: dict[str, Any]) -> None:
     """Set the family's thread argument `param` to the policy's count, unless `fixed` sets it."""
     if param and param not in fixed:
-        estimator.set_params(**{param: threads_per_worker(n_workers)})
+        estimator.set_params(**{param: threads_per_worker()})

@@ -1,0 +1,182 @@
+"""The Optuna study: its name, its storage, and the lock that keeps its trial count exact.
+
+A study is resumable by name. Its storage is a journal file on this machine by default, or
+an RDB URL (PostgreSQL shared by many workers). Workers on one study take a *slot* before
+they ask for a trial: the count of trials and the ask happen under one lock, so K workers
+end with exactly `search.n_trials` trials (Optuna's MaxTrialsCallback counts after the fact
+and overshoots by up to K - 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import warnings
+import zlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from mlengine.config import MlengineError, SearchConfig
+from mlengine.samplers import make_pruner, make_sampler
+
+# Trials that count toward search.n_trials: every one that ended, whatever its state, and
+# those running now (they will end). WAITING ones (enqueued warm starts) are not yet trials.
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+PARENT_RUN_KEY = "mlengine.parent_run_id"  # the study's MLflow parent run (a user attr)
+
+
+@dataclass
+class OpenStudy:
+    study: optuna.Study
+    storage: Any  # the BaseStorage the study lives in
+    url: str  # where: "journal:PATH" or the RDB URL
+    created: bool  # a new study (not a resumed one)
+    grid: dict[str, list] | None = None  # search.sampler=grid: the points
+
+    @property
+    def name(self) -> str:
+        return self.study.study_name
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """Exclusive between every worker of this study, on any machine the storage reaches."""
+        if self.url.startswith("postgresql"):
+            with _advisory_lock(self.url, self.name):
+                yield
+            return
+        path = _lock_path(self.url)
+        if path is None:  # an RDB without a lock we know: counts may overshoot by K - 1
+            yield
+            return
+        with open(path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def trial_id(self, number: int) -> int:
+        study_id = self.storage.get_study_id_from_name(self.name)
+        return self.storage.get_trial_id_from_study_id_trial_number(study_id, number)
+
+
+def study_name(prefix: str, *parts: Any) -> str:
+    """Same experiment + data + model + space -> same name, so a rerun resumes that study."""
+    payload = json.dumps(
+        [asdict(p) if hasattr(p, "__dataclass_fields__") else p for p in parts],
+        sort_keys=True,
+        default=str,
+    )
+    return f"{prefix}-{hashlib.sha256(payload.encode()).hexdigest()[:8]}"
+
+
+def open_study(
+    search: SearchConfig,
+    name: str,
+    direction: str,
+    seed: int,
+    default_journal: Path,
+    grid: dict[str, list] | None = None,
+) -> OpenStudy:
+    """Create or load the study (resumable by name) in the configured storage."""
+    url = search.storage or f"journal:{default_journal}"
+    with quiet_optuna():
+        storage = _storage(url)
+        created = name not in optuna.get_all_study_names(storage)
+        try:
+            study = optuna.create_study(
+                study_name=name,
+                storage=storage,
+                sampler=make_sampler(search, seed, grid),
+                pruner=make_pruner(search),
+                direction=direction,
+                load_if_exists=True,
+            )
+        except ValueError as error:  # e.g. an existing study with the other direction
+            raise MlengineError(f"Cannot open study '{name}': {error}") from None
+    return OpenStudy(study, storage, url, created, grid)
+
+
+def sibling_studies(handle: OpenStudy, prefix: str) -> list[str]:
+    """Other studies of the same experiment, dataset and model (their data, space or metric
+    differ: the name's fingerprint says so)."""
+    names = optuna.get_all_study_names(handle.storage)
+    return sorted(n for n in names if n.startswith(prefix + "-") and n != handle.name)
+
+
+@contextlib.contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Optuna's per-trial INFO lines (the progress bar reports each trial) and its
+    ExperimentalWarnings (journal storage, multivariate TPE) off while mlengine drives it;
+    the caller's log level and warning filters come back after."""
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+def counted_trials(study: optuna.Study, running: bool = False) -> int:
+    """Trials that count toward n_trials (with `running`: those running now as well)."""
+    states = (*COUNTED, TrialState.RUNNING) if running else COUNTED
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def _storage(url: str) -> Any:
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    if url.startswith("journal:"):
+        path = Path(url.removeprefix("journal:").removeprefix("//"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    from mlengine.tracking import redact
+
+    try:
+        return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+    except Exception as error:  # noqa: BLE001 - drivers raise their own types
+        raise MlengineError(
+            f"Cannot open Optuna storage {redact(url)}: {str(error).splitlines()[0]}"
+        ) from None
+
+
+def _lock_path(url: str) -> Path | None:
+    """A lock file beside a journal or SQLite file (every worker reaching it shares it);
+    not "<journal>.lock", the name of Optuna's own lock on the journal."""
+    if url.startswith("journal:"):
+        path = Path(url.removeprefix("journal:").removeprefix("//"))
+    elif url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+    else:
+        return None
+    return path.with_name(path.name + ".slot.lock")
+
+
+@contextlib.contextmanager
+def _advisory_lock(url: str, name: str) -> Iterator[None]:
+    """PostgreSQL's session-level advisory lock, keyed by the study name."""
+    import sqlalchemy
+
+    key = zlib.crc32(name.encode())
+    engine = _engines.get(url) or _engines.setdefault(
+        url, sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    )
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        try:
+            yield
+        finally:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+
+_engines: dict[str, Any] = {}
