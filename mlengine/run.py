@@ -14,9 +14,10 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from mlengine.budget import Budget, StopAtDeadline, export_reserve
-from mlengine.config import Config, MlengineError, validate
+from mlengine.config import Config, MlengineError, draws_plots, validate
 
 log = logging.getLogger("mlengine")
+PLOTS_RESERVE_S = 3.0  # what Optuna's four plots of a study take, kept out of the sweep
 
 
 @dataclass
@@ -31,6 +32,7 @@ class RunResult:
     study_name: str
     n_trials: int  # trials finished in the study, this run and earlier ones
     output_dir: Path
+    tracking_uri: str = ""
     family: str = ""  # the best trial's model family (model=auto searches several)
     ensemble: dict[str, float] = field(default_factory=dict)  # member -> weight (ensemble)
     trials_per_family: dict[str, int] = field(default_factory=dict)
@@ -49,6 +51,18 @@ class RunResult:
         holdout = ", ".join(f"{k}={v:.4f}" for k, v in self.holdout.items())
         return f"cv {self.metric}={self.cv_score:.4f}; holdout {holdout}"
 
+    def leaderboard_row(self) -> dict[str, Any]:
+        """This job's entries in a multirun's leaderboard (mlengine/leaderboard.py)."""
+        return {
+            "metric": self.metric,
+            "holdout": self.holdout.get(self.metric, float("nan")),
+            "cv": self.cv_score,
+            "trials": self.n_trials,
+            "run_id": self.run_id,
+            "experiment_id": self.experiment_id,
+            "tracking_uri": self.tracking_uri,
+        }
+
     def to_json(self) -> str:
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "pipeline"}
         return json.dumps(values, default=str, indent=2)
@@ -60,14 +74,17 @@ def run(
     overrides: list[str] | tuple = (),
     frame: pd.DataFrame | None = None,
     started: float | None = None,
+    sweep_id: str | None = None,
 ) -> RunResult | None:
     """Run one job; returns None when `eda.only` stops after the report.
 
     `started` (time.monotonic()) is when the job began, for the time budget: the CLI
-    passes its process start, so imports count against `search.timeout` too.
+    passes its process start, so imports count against `search.timeout` too. `sweep_id`
+    names the multirun the job belongs to (a tag its runs are filtered by).
     """
     from mlengine import data, recovery, tracking
     from mlengine.metrics import METRICS, default_metric
+    from mlengine.studies import PARENT_RUN_KEY
 
     conf: Config = validate(cfg)
     budget = Budget(conf.search.timeout, started if started is not None else time.monotonic())
@@ -97,17 +114,33 @@ def run(
         "mlengine.output_dir": str(output_dir),
         recovery.WORKER_KEY: recovery.worker_id(),
     }
+    if sweep_id:
+        tags["mlengine.sweep"] = sweep_id
     if recovery.close_stale_runs(tracker.client, tracker.experiment_id):
         log.warning("Closed MLflow runs left RUNNING by a killed process")
     commit = tracking.git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
-    with tracker.parent_run(f"{conf.model.name}-{ds.name}", tags) as run_id:
+    run_name = f"{conf.model.name}-{ds.name}"
+    if conf.eda.only:  # a report, no study
+        with tracker.parent_run(tracker.open_parent(run_name, tags)):
+            _log_setup(tracker, cfg, conf, overrides, ds, output_dir)
+            with budget.stage("eda"):
+                _run_eda(conf, ds, X_train, y_train, tracker, output_dir, overrides)
+        return None
+    handle = _open_job_study(conf, ds, metric)
+    tags |= {"mlengine.study": handle.name, "mlengine.run_kind": "study"}
+    tracker.trial_tags = {
+        k: v for k, v in tags.items() if k.startswith("mlengine.") and k != "mlengine.output_dir"
+    } | {"mlengine.run_kind": "trial"}
+    with handle.slot():  # one parent run per study, also when several processes start at once
+        run_id = tracker.open_parent(run_name, tags, handle.study.user_attrs.get(PARENT_RUN_KEY))
+        handle.study.set_user_attr(PARENT_RUN_KEY, run_id)
+    with tracker.parent_run(run_id):
         _log_setup(tracker, cfg, conf, overrides, ds, output_dir)
+        tracker.log_params(_study_params(conf, handle, metric))
         with budget.stage("eda"):
             report = _run_eda(conf, ds, X_train, y_train, tracker, output_dir, overrides)
-        if conf.eda.only:
-            return None
         extra_drop = [
             *ds.drop_columns,
             *(report.columns_to_drop() if report and conf.features.select == "eda" else []),
@@ -126,14 +159,70 @@ def run(
             output_dir,
             budget,
             advice,
+            handle,
         )
         result.run_id, result.experiment_id = run_id, tracker.experiment_id
+        result.tracking_uri = tracker.uri
         result.eda = report.to_dict() if report else None
         result.timings = dict(budget.stages)
         tracker.log_metrics({f"time_{stage}_s": s for stage, s in budget.stages.items()})
     (output_dir / "result.json").write_text(result.to_json())
     _print_summary(result, tracker.uri, budget)
     return result
+
+
+def default_journal(conf: Config) -> Path:
+    return Path(conf.paths.root) / "optuna" / "journal.log"
+
+
+def _study_prefix(conf: Config, ds: Any) -> str:
+    return f"{conf.experiment_name}-{ds.name}-{conf.model.name}"
+
+
+def _open_job_study(conf: Config, ds: Any, metric: str) -> Any:
+    """The job's study: resumed when this experiment, data, model and space ran before."""
+    from mlengine import recovery, samplers, studies
+    from mlengine.metrics import METRICS
+
+    name = conf.search.study_name or studies.study_name(
+        _study_prefix(conf, ds),
+        conf.model,
+        conf.features,
+        conf.dataset,
+        metric,
+        conf.search.cv_folds,
+        conf.seed,
+        ds.fingerprint,
+    )
+    grid = samplers.grid_space(conf.model, ds.task) if conf.search.sampler == "grid" else None
+    handle = studies.open_study(
+        conf.search, name, METRICS[metric].direction, conf.seed, default_journal(conf), grid
+    )
+    if recovery.fail_stale_trials(handle):
+        log.warning("Marked trials of a killed process FAIL in study %s", name)
+    done = studies.counted_trials(handle.study)
+    if not handle.created:
+        print(f"Resuming study {name}: {done} of {conf.search.n_trials} trials done")
+    elif siblings := studies.sibling_studies(handle, _study_prefix(conf, ds)):
+        print(
+            f"New study {name}: the data, search space or metric differ from the earlier "
+            f"{', '.join(siblings[-3:])} (the name ends in their fingerprint)"
+        )
+    return handle
+
+
+def _study_params(conf: Config, handle: Any, metric: str) -> dict[str, Any]:
+    """What the parent run records about its study."""
+    from mlengine.tracking import redact
+
+    return {
+        "study.name": handle.name,
+        "study.storage": redact(handle.url),
+        "study.sampler": conf.search.sampler,
+        "study.pruner": conf.search.pruner,
+        "study.direction": handle.study.direction.name.lower(),
+        "study.metric": metric,
+    }
 
 
 def _log_setup(
@@ -239,11 +328,14 @@ def _sweep_refit_export(
     output_dir: Path,
     budget: Budget,
     advice: dict[str, float],
+    handle: Any,
 ) -> RunResult:
     import optuna
 
-    from mlengine import features, recovery, search
-    from mlengine.metrics import METRICS, holdout_scores
+    from mlengine import features, sweep
+    from mlengine.metrics import holdout_scores
+    from mlengine.studies import counted_trials
+    from mlengine.workers import WorkerJob
 
     columns = features.select_columns(
         {c: ds.column_types[c] for c in X_train.columns}, conf.features, extra_drop
@@ -254,35 +346,47 @@ def _sweep_refit_export(
     schema = ds.schema.dropping(reasons)
     tracker.log_artifact(schema.write(output_dir))
     export_seconds = export_reserve(conf.export.onnx) if conf.export.enabled else 0.0
+    if draws_plots(conf.search.plots, conf.search.timeout):
+        export_seconds += PLOTS_RESERVE_S
     stop_at_deadline = StopAtDeadline(budget, conf.search.cv_folds, export_seconds)
-    objective = _objective(conf, ds, columns, X_train, y_train, metric, stop_at_deadline, advice)
-    name = conf.search.study_name or search.study_name(
-        f"{conf.experiment_name}-{ds.name}-{conf.model.name}",
-        conf.model,
-        conf.features,
-        conf.dataset,
-        metric,
-        conf.search.cv_folds,
-        conf.seed,
-        ds.fingerprint,
+    objective = build_objective(
+        conf, ds, columns, X_train, y_train, metric, stop_at_deadline, advice
     )
-    direction = METRICS[metric].direction
-    study = search.open_study(
-        conf.search, name, direction, conf.seed, Path(conf.paths.root) / "optuna" / "journal.log"
-    )
-    if recovery.fail_stale_trials(study):
-        log.warning("Marked trials of a killed process FAIL in study %s", name)
+    study, name = handle.study, handle.name
+    if conf.search.retry_failed and (retries := sweep.enqueue_retries(study)):
+        print(f"Retrying {retries} interrupted trial(s) once (search.retry_failed)")
     if not study.get_trials(deepcopy=False):
         for params in objective.warm_starts():
             study.enqueue_trial(params, skip_if_exists=True)
-    tracker.set_tags({"mlengine.study": name})
+    if synced := tracker.sync_trials(study, metric):
+        log.warning("Wrote the MLflow runs of %d trials a killed process left unlogged", synced)
     with budget.stage("sweep"):
-        _sweep(conf, study, objective, metric, tracker, stop_at_deadline)
+        workers = WorkerJob(
+            conf,
+            ds,
+            columns,
+            X_train,
+            y_train,
+            metric,
+            advice,
+            name,
+            study.direction.name.lower(),
+            handle.grid,
+            tracker.parent_id,
+            tracker.trial_tags,
+            conf.search.timeout,
+            budget.started,
+            export_seconds,
+        )
+        _sweep(conf, handle, objective, metric, tracker, stop_at_deadline, workers, output_dir)
+    if draws_plots(conf.search.plots, conf.search.timeout):
+        with budget.stage("plots"):
+            _log_study_plots(study, tracker, output_dir)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         raise MlengineError(
             f"No trial of study '{name}' completed "
-            f"({search.finished_trials(study)} failed or pruned); nothing exported"
+            f"({counted_trials(study)} failed or pruned); nothing exported"
         )
     best = study.best_trial
     family, _ = objective.resolve(best.params)
@@ -303,7 +407,7 @@ def _sweep_refit_export(
         run_id="",
         experiment_id="",
         study_name=name,
-        n_trials=search.finished_trials(study),
+        n_trials=counted_trials(study),
         output_dir=output_dir,
         dropped_columns=dropped,
         family=family.model.name,
@@ -334,6 +438,16 @@ def _sweep_refit_export(
         with budget.stage("export"):
             _export(conf, result, X_train, ds.task, tracker, schema)
     return result
+
+
+def _log_study_plots(study: Any, tracker: Any, output_dir: Path) -> None:
+    from mlengine.study_plots import write_plots
+
+    paths, skipped = write_plots(study, output_dir / "optuna")
+    for path in paths:
+        tracker.log_artifact(path, "optuna")
+    for name, reason in skipped.items():
+        log.info("Optuna plot %s skipped: %s", name, reason)
 
 
 def _members(
@@ -379,7 +493,7 @@ def _fit(objective: Any, members: list[tuple[Any, float]], X: pd.DataFrame, y: p
     return WeightedEnsemble(fitted, [weight for _, weight in members])
 
 
-def _objective(
+def build_objective(
     conf: Config,
     ds: Any,
     columns: dict[str, str],
@@ -444,21 +558,44 @@ def _trials_per_family(study: Any, model_name: str) -> dict[str, int]:
 
 
 def _sweep(
-    conf: Config, study: Any, objective: Any, metric: str, tracker: Any, stop: StopAtDeadline
+    conf: Config,
+    handle: Any,
+    objective: Any,
+    metric: str,
+    tracker: Any,
+    stop: StopAtDeadline,
+    job: Any,
+    output_dir: Path,
 ) -> None:
-    from mlengine import search
+    """This process's trials and, with search.n_jobs=K, those of K - 1 worker processes."""
+    from mlengine import search, studies, sweep, threads, workers
     from mlengine.progress import SweepProgress
 
-    remaining = conf.search.n_trials - search.finished_trials(study)
+    remaining = conf.search.n_trials - studies.counted_trials(handle.study)
     if remaining <= 0:
         return
-    with SweepProgress(study, remaining, metric) as progress, search.quiet_optuna():
-        study.optimize(
-            objective,
-            n_trials=remaining,
-            catch=(search.EstimatorFailure,),
-            callbacks=[lambda s, t: tracker.log_trial(t, metric), progress, stop],
-        )
+    extra = min(conf.search.n_jobs, remaining) - 1
+    started = workers.start(job, extra, output_dir / "workers") if extra > 0 else []
+    try:
+        with (
+            SweepProgress(handle.study, remaining, metric) as progress,
+            threads.shared_by(extra + 1),
+        ):
+            sweep.run_trials(
+                handle,
+                objective,
+                conf.search.n_trials,
+                catch=(search.EstimatorFailure,),
+                callbacks=[lambda s, t: tracker.log_trial(t, metric), progress, stop],
+                should_stop=lambda: stop.stopped,
+            )
+            for problem in workers.wait(started):
+                log.warning("A sweep worker failed: %s", problem)
+    except BaseException:
+        workers.stop(started)
+        raise
+    if started:
+        tracker.sync_trials(handle.study, metric)  # a worker that died left some unlogged
 
 
 def _export(

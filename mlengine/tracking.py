@@ -25,6 +25,7 @@ TRACKED_PACKAGES = (
     "numpy",
     "hydra-core",
 )
+TRIAL_NUMBER_TAG = "optuna.trial_number"
 _SECRET = re.compile(r"(://[^:/@]+:)[^@/]+@")
 
 
@@ -118,6 +119,9 @@ class Tracker:
                 f"{reason} (check tracking.uri)"
             ) from None
         self.parent_id: str | None = None
+        # Copied onto every trial's run: filtering on them in the UI keeps the children
+        # (a filter on the parent's params alone drops them).
+        self.trial_tags: dict[str, str] = {}
 
     def _artifact_location(self, artifact_root: Path) -> str | None:
         """Local stores keep artifacts beside them (MLflow's default is ./mlruns in the cwd);
@@ -126,15 +130,32 @@ class Tracker:
             return None
         return (artifact_root / "artifacts").resolve().as_uri()
 
+    def open_parent(self, name: str, tags: dict[str, str], resume: str | None = None) -> str:
+        """The job's parent run: `resume` (the study's run, after a kill or to extend it)
+        when it still exists, else a new one; returns its id."""
+        from mlflow.exceptions import MlflowException
+
+        if resume:
+            try:
+                run = self.client.get_run(resume)
+            except MlflowException:
+                run = None
+            if run is not None and run.info.lifecycle_stage == "active":
+                self.client.log_batch(resume, tags=[_tag(k, v) for k, v in tags.items()])
+                return resume
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
+        return run.info.run_id
+
     @contextlib.contextmanager
-    def parent_run(self, name: str, tags: dict[str, str]) -> Iterator[str]:
-        """The job's run: FINISHED on success, KILLED on Ctrl-C, FAILED on any error."""
+    def parent_run(self, run_id: str) -> Iterator[str]:
+        """The job's run, active for the block: FINISHED on success, KILLED on Ctrl-C,
+        FAILED on any error."""
         import mlflow
 
-        run = mlflow.start_run(experiment_id=self.experiment_id, run_name=name, tags=tags)
-        self.parent_id = run.info.run_id
+        mlflow.start_run(run_id=run_id)  # RUNNING again when it is resumed
+        self.parent_id = run_id
         try:
-            yield self.parent_id
+            yield run_id
         except KeyboardInterrupt:
             mlflow.end_run("KILLED")
             raise
@@ -144,11 +165,18 @@ class Tracker:
         mlflow.end_run("FINISHED")
 
     def log_params(self, params: Mapping[str, Any]) -> None:
+        """Params as given; on a resumed run a param that changed since (MLflow keeps a
+        param's first value) is recorded as a tag of the same name."""
         from mlflow.entities import Param
 
-        items = [Param(k[:250], redact(str(v))[:6000]) for k, v in params.items()]
+        values = {k[:250]: redact(str(v))[:6000] for k, v in params.items()}
+        logged = self.client.get_run(self.parent_id).data.params
+        items = [Param(k, v) for k, v in values.items() if k not in logged]
         for start in range(0, len(items), 100):  # MLflow takes at most 100 params a batch
             self.client.log_batch(self.parent_id, params=items[start : start + 100])
+        changed = {k: v for k, v in values.items() if k in logged and logged[k] != v}
+        if changed:
+            self.set_tags(changed)
 
     def log_metrics(self, metrics: Mapping[str, float]) -> None:
         from mlflow.entities import Metric
@@ -158,50 +186,78 @@ class Tracker:
         self.client.log_batch(self.parent_id, metrics=items)
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
-        from mlflow.entities import RunTag
-
-        self.client.log_batch(self.parent_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self.client.log_batch(self.parent_id, tags=[_tag(k, v) for k, v in tags.items()])
 
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
         self.client.log_artifact(self.parent_id, str(path), folder)
 
     def log_trial(self, trial: Any, metric: str) -> str:
-        """One nested run per finished trial, written in four calls (batched)."""
-        from mlflow.entities import Metric, Param, RunTag
+        """One nested run per finished trial, written in three calls."""
+        from mlflow.entities import Metric, Param
         from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
         from optuna.trial import TrialState
 
         start = int(trial.datetime_start.timestamp() * 1000)
         end = int((trial.datetime_complete or trial.datetime_start).timestamp() * 1000)
         name = f"trial-{trial.number:03d}"
-        run = self.client.create_run(
-            self.experiment_id,
-            start_time=start,
-            run_name=name,
+        tags = {
+            **self.trial_tags,
+            MLFLOW_PARENT_RUN_ID: self.parent_id,
+            MLFLOW_RUN_NAME: name,
+            TRIAL_NUMBER_TAG: str(trial.number),
+            "optuna.state": trial.state.name,
             # Stamped like the parent: a kill between create and terminate leaves it RUNNING.
-            tags={
-                MLFLOW_PARENT_RUN_ID: self.parent_id,
-                MLFLOW_RUN_NAME: name,
-                WORKER_KEY: worker_id(),
-            },
-        )
-        metrics = {"fit_seconds": (end - start) / 1000}
+            WORKER_KEY: worker_id(),
+        }
+        if trial.state == TrialState.FAIL:
+            tags["fail_reason"] = str(trial.user_attrs.get("fail_reason", "no finite score"))[:5000]
+        run = self.client.create_run(self.experiment_id, start_time=start, tags=tags)
+        metrics = {"trial_number": trial.number, "fit_seconds": (end - start) / 1000}
         if trial.state == TrialState.COMPLETE and trial.value is not None:
             metrics[f"cv_{metric}"] = trial.value
             metrics[f"cv_{metric}_std"] = trial.user_attrs.get("cv_std", float("nan"))
         if "best_rounds" in trial.user_attrs:
             metrics["best_rounds"] = trial.user_attrs["best_rounds"]
-        tags = {"optuna.trial_number": str(trial.number), "optuna.state": trial.state.name}
-        if trial.state == TrialState.FAIL:
-            tags["fail_reason"] = str(trial.user_attrs.get("fail_reason", "no finite score"))[:5000]
         self.client.log_batch(
             run.info.run_id,
             metrics=[Metric(k, float(v), end, 0) for k, v in metrics.items()],
             params=[Param(k, str(v)) for k, v in trial.params.items()],
-            tags=[RunTag(k, v) for k, v in tags.items()],
         )
         status = {TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "KILLED"}.get(
             trial.state, "FAILED"
         )
         self.client.set_terminated(run.info.run_id, status, end_time=end)
         return run.info.run_id
+
+    def logged_trials(self) -> set[int]:
+        """Numbers of the trials that have a nested run under the parent."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{self.parent_id}'",
+            max_results=50_000,
+        )
+        return {int(r.data.tags[TRIAL_NUMBER_TAG]) for r in runs if TRIAL_NUMBER_TAG in r.data.tags}
+
+    def sync_trials(self, study: Any, metric: str) -> int:
+        """Write the nested run of every finished trial that has none and whose worker
+        process is gone (killed before it wrote it); returns how many. A live worker's
+        trials are its own to write."""
+        from mlengine.recovery import is_dead_local_worker
+
+        logged = self.logged_trials()
+        missing = [
+            t
+            for t in study.get_trials(deepcopy=False)
+            if t.state.is_finished()
+            and t.number not in logged
+            and (WORKER_KEY not in t.user_attrs or is_dead_local_worker(t.user_attrs[WORKER_KEY]))
+        ]
+        for trial in missing:
+            self.log_trial(trial, metric)
+        return len(missing)
+
+
+def _tag(key: str, value: Any) -> Any:
+    from mlflow.entities import RunTag
+
+    return RunTag(key, str(value))
