@@ -6,13 +6,13 @@ import json
 import os
 import secrets
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -84,52 +84,72 @@ class ValidateBeforeRun(Callback):
 
 
 class SweepSummary(Callback):
-    """Each job leaves job_status.json in its folder; the sweep ends with a table of them.
+    """Each job leaves job_status.json in its folder; the sweep ends with a leaderboard.
 
-    Files, not memory, so the summary also covers launchers that run jobs in other
+    Files, not memory, so the leaderboard also covers launchers that run jobs in other
     processes. Hydra stops at the first failed job's error after the batch, before
-    on_multirun_end, so `main` prints the table on its way out.
+    on_multirun_end, so `main` writes the leaderboard on its way out.
     """
 
     sweep_dir: Path | None = None
+    job_started: float = 0.0
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         SweepSummary.sweep_dir = Path(config.hydra.sweep.dir)
 
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        SweepSummary.job_started = time.monotonic()
+
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
             return
-        failed = job_return.status == JobStatus.FAILED
-        result = None if failed else job_return.return_value
         status = {
             "job": config.hydra.job.num,
-            "overrides": [redact(o) for o in job_return.overrides or []],
-            "status": "failed" if failed else "ok",
-            "reason": redact(str(job_return._return_value)) if failed else "",
-            "summary": result.one_line() if result is not None else "",
+            "overrides": redact(" ".join(job_return.overrides or [])),
+            "dataset": OmegaConf.select(config, "dataset.name", default=""),
+            "model": OmegaConf.select(config, "model.name", default=""),
+            "wall_s": round(time.monotonic() - SweepSummary.job_started, 1),
+            "sweep": str(Path(config.hydra.sweep.dir).resolve()),
         }
+        try:
+            result = job_return.return_value  # re-raises the job's error when it failed
+        except Exception as error:  # noqa: BLE001 - any job error is a failed row
+            status |= {"status": "failed", "reason": redact(str(error).splitlines()[0][:500])}
+        else:
+            status |= {"status": "ok", "reason": ""} | (result.leaderboard_row() if result else {})
         folder = Path(config.hydra.runtime.output_dir)
-        (folder / "job_status.json").write_text(json.dumps(status, indent=2))
+        (folder / "job_status.json").write_text(json.dumps(status, indent=2, default=str))
 
     @staticmethod
-    def print_table() -> None:
+    def write_leaderboard() -> None:
+        from mlengine import leaderboard
+
         if SweepSummary.sweep_dir is None:
             return
-        rows = [json.loads(p.read_text()) for p in SweepSummary.sweep_dir.glob("*/job_status.json")]
-        if not rows:
+        paths = SweepSummary.sweep_dir.glob("*/job_status.json")
+        jobs = [json.loads(p.read_text()) for p in paths]
+        if not jobs:
             return
-        rows.sort(key=lambda r: r["job"])
-        failed = [r for r in rows if r["status"] == "failed"]
+        for job in jobs:
+            job.setdefault("metric", "")
+        rows = leaderboard.rank(jobs)
+        failed = sum(row["status"] != "ok" for row in rows)
+        written = leaderboard.write(rows, SweepSummary.sweep_dir)
         print(
-            f"\nSweep: {len(rows)} jobs, {len(failed)} failed ({SweepSummary.sweep_dir})",
+            f"\nSweep: {len(rows)} jobs, {failed} failed ({SweepSummary.sweep_dir})\n"
+            f"{leaderboard.console_table(rows)}\n"
+            f"Leaderboard: {written[0]} and {written[1].name}",
             file=sys.stderr,
         )
-        for row in rows:
-            detail = row["reason"] if row["status"] == "failed" else row["summary"]
+        try:
+            run_id = leaderboard.log_to_mlflow(rows, written, jobs)
+        except Exception as error:  # noqa: BLE001 - the files are written; say why MLflow is not
             print(
-                f"  #{row['job']} {' '.join(row['overrides'])}: {row['status']}  {detail}",
-                file=sys.stderr,
+                f"The leaderboard was not logged to MLflow: {redact(str(error))}", file=sys.stderr
             )
+        else:
+            if run_id:
+                print(f"Leaderboard run: {run_id} (tag mlengine.sweep)", file=sys.stderr)
 
 
 def main() -> None:
@@ -147,7 +167,7 @@ def main() -> None:
     except SystemExit as stop:
         code = stop.code
     finally:  # also when an exception escapes (it then ends the process the usual way)
-        SweepSummary.print_table()
+        SweepSummary.write_leaderboard()
     _exit_now(code)
 
 
@@ -183,8 +203,13 @@ def hydra_app(cfg: DictConfig) -> Any:
     try:
         # The budget counts from the process start: imports are part of the wait.
         started = process_started() if hydra_cfg.mode == RunMode.RUN else None
+        multirun = hydra_cfg.mode == RunMode.MULTIRUN
         return run(
-            cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task), started=started
+            cfg,
+            Path(hydra_cfg.runtime.output_dir),
+            list(hydra_cfg.overrides.task),
+            started=started,
+            sweep_id=str(Path(hydra_cfg.sweep.dir).resolve()) if multirun else None,
         )
     except KeyboardInterrupt:
         print("Interrupted: the study is saved; rerun the same command to resume.", file=sys.stderr)
