@@ -42,6 +42,40 @@ def run_cli(
     )
 
 
+def start_cli(args: list[str], cwd: Path) -> subprocess.Popen:
+    """`mlengine ARGS` started in the background (to kill or interrupt it)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlengine", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def all_runs(workdir: Path) -> list:
+    """Every MLflow run of the default store under workdir/outputs."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{workdir / 'outputs' / 'mlflow.db'}")
+    ids = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(ids, max_results=5000)
+
+
+def journal_study(workdir: Path) -> object:
+    """The one study in workdir's default journal (None before it exists)."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    journal = workdir / "outputs" / "optuna" / "journal.log"
+    if not journal.exists():
+        return None
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    names = optuna.get_all_study_names(storage)
+    return optuna.load_study(study_name=names[0], storage=storage) if names else None
+
+
 EXPECTED_KINDS = {
     "customer_id": "id",
     "order_ref": "id",

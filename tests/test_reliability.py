@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,19 +11,11 @@ import pytest
 
 from mlengine.api import _new_folder
 from mlengine.tracking import redact
-from tests.helpers import run_cli
-
-
-def _client(workdir: Path):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(f"sqlite:///{workdir / 'outputs' / 'mlflow.db'}")
+from tests.helpers import all_runs, journal_study, run_cli, start_cli
 
 
 def _all_runs(workdir: Path):
-    client = _client(workdir)
-    ids = [e.experiment_id for e in client.search_experiments()]
-    return client.search_runs(ids, max_results=1000)
+    return all_runs(workdir)
 
 
 def test_redact_hides_passwords_only() -> None:
@@ -119,32 +110,16 @@ def test_all_trials_failing_exits_nonzero_and_exports_nothing(workdir: Path) -> 
 
 
 def _start(workdir: Path, args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "mlengine", *args],
-        cwd=workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_cli(args, workdir)
 
 
 def _wait_for_trials(workdir: Path, n: int, timeout: float = 180) -> None:
     """Until the study holds `n` finished trials (warm starts are WAITING until they run)."""
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
     deadline = time.monotonic() + timeout
-    journal = workdir / "outputs" / "optuna" / "journal.log"
     while time.monotonic() < deadline:
-        if journal.exists():
-            storage = JournalStorage(JournalFileBackend(str(journal)))
-            summaries = optuna.get_all_study_summaries(storage)
-            if summaries:
-                name = summaries[0].study_name
-                trials = optuna.load_study(study_name=name, storage=storage).trials
-                if sum(t.state.is_finished() for t in trials) >= n:
-                    return
+        study = journal_study(workdir)
+        if study and sum(t.state.is_finished() for t in study.trials) >= n:
+            return
         time.sleep(0.5)
     raise AssertionError(f"fewer than {n} trials finished in {timeout} s")
 
@@ -154,46 +129,75 @@ SWEEP = [
     "model=random_forest",
     "search.cv_folds=3",
     "eda=off",
-    "search.n_trials=8",
+    "search.n_trials=12",
+    "export.onnx=false",
     "experiment_name=faults",
 ]
 
 
-@pytest.mark.slow
-def test_sigkill_then_rerun_resumes_the_same_study(workdir: Path) -> None:
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
+def _kill_while_a_trial_runs(workdir: Path, process: subprocess.Popen) -> int:
+    """SIGKILL once 2 trials ended and another is RUNNING; that trial's number."""
+    from optuna.trial import TrialState
 
-    process = _start(workdir, SWEEP)
     _wait_for_trials(workdir, 2)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
-    storage = JournalStorage(JournalFileBackend(str(workdir / "outputs/optuna/journal.log")))
-    (summary,) = optuna.get_all_study_summaries(storage)
-    before = optuna.load_study(study_name=summary.study_name, storage=storage).trials
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        running = [t for t in journal_study(workdir).trials if t.state == TrialState.RUNNING]
+        if running:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+            still = [t for t in journal_study(workdir).trials if t.state == TrialState.RUNNING]
+            if still:  # it did not end in the instant between the check and the kill
+                return still[0].number
+            raise AssertionError("the trial ended before the kill; rerun the test")
+        time.sleep(0.05)
+    raise AssertionError("no trial was RUNNING")
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_resumes_the_same_study_in_the_same_parent_run(
+    workdir: Path,
+) -> None:
+    from optuna.trial import TrialState
+
+    from mlengine.recovery import DIED
+
+    killed = _kill_while_a_trial_runs(workdir, _start(workdir, SWEEP))
     done_before = {
-        t.number: t.params for t in before if t.state == optuna.trial.TrialState.COMPLETE
+        t.number: t.params for t in journal_study(workdir).trials if t.state == TrialState.COMPLETE
     }
-    assert len(done_before) >= 2
 
     rerun = run_cli(SWEEP, workdir, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    trials = optuna.load_study(study_name=summary.study_name, storage=storage).trials
-    finished = (
-        optuna.trial.TrialState.COMPLETE,
-        optuna.trial.TrialState.PRUNED,
-        optuna.trial.TrialState.FAIL,
-    )
-    assert all(t.state in finished for t in trials), "the killed trial must not stay RUNNING"
-    assert len([t for t in trials if t.state.is_finished()]) == 8
+    assert "Resuming study" in rerun.stdout
+    trials = journal_study(workdir).trials
+    assert len(trials) == 12 and all(t.state.is_finished() for t in trials)
+    assert trials[killed].state == TrialState.FAIL
+    assert trials[killed].user_attrs["fail_reason"] == DIED
     for number, params in done_before.items():  # kept, not re-run
         assert trials[number].params == params
-    assert all(r.info.status != "RUNNING" for r in _all_runs(workdir))
-    statuses = sorted(
-        r.info.status for r in _all_runs(workdir) if "mlflow.parentRunId" not in r.data.tags
-    )
-    assert statuses == ["FINISHED", "KILLED"]
+
+    runs = _all_runs(workdir)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert [r.info.status for r in parents] == ["FINISHED"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    numbers = sorted(int(r.data.tags["optuna.trial_number"]) for r in children)
+    assert numbers == list(range(12))  # one nested run per trial, the killed one included
+    assert all(r.info.status != "RUNNING" for r in runs)
+    (killed_run,) = [r for r in children if r.data.tags["optuna.trial_number"] == str(killed)]
+    assert killed_run.data.tags["fail_reason"] == DIED
+
+    # A bigger n_trials extends the finished study, in the same parent run.
+    extended = run_cli([*SWEEP, "search.n_trials=15"], workdir, timeout=600)
+    assert extended.returncode == 0, extended.stderr[-2000:]
+    assert len(journal_study(workdir).trials) == 15
+    runs = _all_runs(workdir)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert [r.info.run_id for r in parents] == [killed_run.data.tags["mlflow.parentRunId"]]
+    assert parents[0].info.status == "FINISHED"
+    assert len([r for r in runs if "mlflow.parentRunId" in r.data.tags]) == 15
+    assert parents[0].data.tags["search.n_trials"] == "15"  # the param keeps its first value
 
 
 @pytest.mark.slow
@@ -206,6 +210,10 @@ def test_ctrl_c_marks_the_run_killed_and_exits_130(workdir: Path) -> None:
     assert "rerun the same command to resume" in stderr
     parents = [r for r in _all_runs(workdir) if "mlflow.parentRunId" not in r.data.tags]
     assert [r.info.status for r in parents] == ["KILLED"]
+    trials = journal_study(workdir).trials
+    assert not [t for t in trials if t.state.name == "RUNNING"]  # the one it stopped is told
+    failed = [t.user_attrs["fail_reason"] for t in trials if t.state.name == "FAIL"]
+    assert failed in ([], ["interrupted (Ctrl-C)"])
 
 
 @pytest.mark.slow

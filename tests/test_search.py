@@ -342,7 +342,7 @@ def test_mlengine_leaves_the_process_settings_of_a_notebook_alone(tmp_path: Path
     import optuna
 
     from mlengine.config import SearchConfig
-    from mlengine.search import open_study, quiet_optuna
+    from mlengine.studies import open_study, quiet_optuna
     from mlengine.tracking import Tracker
 
     def environment() -> dict[str, str]:
@@ -350,7 +350,7 @@ def test_mlengine_leaves_the_process_settings_of_a_notebook_alone(tmp_path: Path
         return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
 
     level, filters, env = optuna.logging.get_verbosity(), list(warnings.filters), environment()
-    study = open_study(SearchConfig(), "s", "maximize", 0, tmp_path / "journal.log")
+    study = open_study(SearchConfig(), "s", "maximize", 0, tmp_path / "journal.log").study
     with quiet_optuna():
         study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "e", tmp_path)

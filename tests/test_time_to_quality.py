@@ -24,6 +24,8 @@ from mlengine.search import (
     stopping_fraction,
     warm_start_params,
 )
+from mlengine.studies import OpenStudy
+from mlengine.sweep import run_trials
 from tests.helpers import run_cli
 
 MODELS = sorted(p.stem for p in (config_dir() / "model").glob("*.yaml"))
@@ -144,7 +146,8 @@ def test_the_sweep_stops_before_a_trial_would_overrun_the_budget() -> None:
         time.sleep(0.3)
         return trial.suggest_float("x", 0, 1)
 
-    study.optimize(objective, n_trials=100, callbacks=[stop])
+    handle = OpenStudy(study, None, "memory", created=True)
+    run_trials(handle, objective, 100, callbacks=[stop], should_stop=lambda: stop.stopped)
     assert 2 <= len(study.trials) < 10
     assert stop.reserve() > 4.0  # grows with the trials' fit times
     assert budget.elapsed() < 2.0  # the reserve is left for refit and export
