@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from mlengine.eda_structure import id_shape, order_association, sequential_counter, split_overlap
+from mlengine.eda.structure import id_shape, order_association, sequential_counter, split_overlap
 from mlengine.families import FamilyProfile, builtin_families
 
 Severity = Literal["info", "warn", "error"]
@@ -308,7 +308,7 @@ class EdaReport:
         json_path.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False))
         plots: list[Path] = []
         if self.settings.plots:
-            from mlengine.eda_plots import write_plots
+            from mlengine.eda.plots import write_plots
 
             plots = write_plots(self, out_dir)
         md_path = out_dir / "eda.md"
