@@ -11,26 +11,37 @@ the cost stops growing with the table once it is larger than the sample.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mlengine.eda._util import _lap, _r
+from mlengine.eda.report import (
+    Baseline,
+    ColumnProfile,
+    EdaReport,
+    EdaSettings,
+    FamilyAdvice,
+    FeatureRelevance,
+    Finding,
+    LeakageSuspect,
+    ModelAdvice,
+    RedundantPair,
+    Severity,
+    Verdict,
+    _hydra_value,
+    drop_override,
+)
 from mlengine.eda.structure import id_shape, order_association, sequential_counter, split_overlap
 from mlengine.families import FamilyProfile, builtin_families
 
-Severity = Literal["info", "warn", "error"]
-Verdict = Literal["useful", "weak", "irrelevant"]
-
-SCHEMA_VERSION = 2  # 2: findings carry overrides; suggested_overrides
 KINDS = ("numeric", "boolean", "categorical", "datetime", "text", "id")
 # Every check name a Finding can carry: the words `eda.fail_on` accepts (plus severities).
 CHECKS = (
@@ -76,395 +87,6 @@ _ENTITY_WORDS = {
     "visitor",
     "driver",
 }
-
-
-@dataclass
-class EdaSettings:
-    """Knobs of the EDA step; the runner builds this from the `eda` config group by keyword."""
-
-    sample_rows: int = 50_000  # rows the expensive checks read (stratified sample)
-    n_probes: int = 5  # shuffled copies of real features: the relevance noise floor
-    leakage_threshold: float = 0.98  # single-feature CV AUC / R2 / balanced accuracy -> leak
-    correlation_threshold: float = 0.95  # |Spearman| or Cramer's V -> redundant pair
-    quasi_constant_share: float = 0.99  # top value's share of rows -> quasi-constant
-    baseline_folds: int = 3
-    plots: bool = True
-    baseline_rows: int = 10_000  # rows of the sample the baseline models fit on
-    run_baselines: bool = True  # quick dummy/linear/tree CV baselines for model advice
-    leakage_folds: int = 5  # folds of the single-feature out-of-fold models
-    exact_relation_accuracy: float = 0.999  # threshold / missing-indicator balanced accuracy
-    relevance_alpha: float = 0.01  # family-wise significance of the MI test (Bonferroni)
-    useful_share: float = 0.01  # MI as a share of the target's entropy: useful vs weak
-    high_cardinality: int = 50  # distinct values of a categorical -> high cardinality
-    high_missing_share: float = 0.5  # missing share that turns a note into a warning
-    imbalance_share: float = 0.1  # minority class share under this -> imbalance warning
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> EdaSettings:
-        """Settings from a config mapping, ignoring keys that are not settings (fail_on...)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in dict(config).items() if k in names})
-
-
-@dataclass
-class Finding:
-    """One check's result: what, how bad, which columns, why, and the numbers behind it."""
-
-    check: str
-    severity: Severity
-    columns: list[str]
-    message: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-    overrides: list[str] = field(default_factory=list)  # mlengine overrides that apply it
-
-
-@dataclass
-class ColumnProfile:
-    """Per-column facts computed on every row."""
-
-    name: str
-    dtype: str
-    kind: str
-    n_missing: int
-    missing_share: float
-    n_unique: int
-    unique_share: float  # distinct values / non-missing rows
-    top_share: float  # most frequent value's share of all rows
-    n_infinite: int = 0
-    mean: float | None = None
-    std: float | None = None
-    min: float | None = None
-    max: float | None = None
-    flags: list[str] = field(default_factory=list)  # checks that fired on this column
-
-
-@dataclass
-class FeatureRelevance:
-    """A feature's bias-corrected mutual information with the target, against probes."""
-
-    column: str
-    rank: int
-    score: float  # nats, Miller-Madow corrected: ~0 for noise
-    share: float  # score / entropy of the (binned) target
-    p_value: float  # G-test of independence
-    verdict: Verdict
-    conditional: bool = False  # irrelevant alone, but explains the linear baseline's residual
-
-
-@dataclass
-class LeakageSuspect:
-    """A feature that alone reproduces the target; `evidence` holds the numbers."""
-
-    column: str
-    metric: str
-    score: float
-    exact_relation: str | None
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class RedundantPair:
-    column_a: str
-    column_b: str
-    measure: str  # spearman | cramers_v
-    value: float
-
-
-@dataclass
-class Baseline:
-    name: str  # dummy | linear | tree
-    model: str
-    metric: str
-    mean: float
-    std: float
-    seconds: float
-
-
-@dataclass
-class FamilyAdvice:
-    family: str
-    rank: int
-    score: float
-    reasons: list[str]
-
-
-@dataclass
-class ModelAdvice:
-    """Ranked model families, the baselines and problem facts the ranking came from."""
-
-    metric: str | None
-    baselines: list[Baseline]
-    ranking: list[FamilyAdvice]
-    problem: dict[str, Any]
-
-
-@dataclass
-class EdaReport:
-    """Everything the EDA found; serialises to eda.json / eda.md / PNG plots."""
-
-    task: str
-    n_rows: int
-    n_columns: int
-    memory_bytes: int
-    sampled: bool
-    n_rows_used: int
-    n_missing_target: int
-    findings: list[Finding]
-    columns: list[ColumnProfile]
-    relevance: list[FeatureRelevance]
-    probe_scores: list[float]
-    leakage: list[LeakageSuspect]
-    redundant_pairs: list[RedundantPair]
-    model_advice: ModelAdvice
-    target: dict[str, Any]
-    correlation: dict[str, Any]  # {"columns": [...], "matrix": [[...]]} for the heatmap
-    drop_reasons: dict[str, list[str]]  # column -> why `features.select: eda` drops it
-    settings: EdaSettings
-    seconds: float
-    timings: dict[str, float]
-
-    # -- queries the runner uses ------------------------------------------------------------
-    def columns_to_drop(self) -> list[str]:
-        """ID-like, constant, leaking, irrelevant and duplicate-copy columns (never all)."""
-        return list(self.drop_reasons)
-
-    def suggested_overrides(self) -> list[str]:
-        """The overrides that apply the report's advice: drop the identifiers, leaks,
-        constants and duplicate copies, and split by the entity whose rows a row-wise split
-        would leak most. Irrelevant columns stay (opt in with features.select=eda)."""
-        entities = sorted(
-            (f for f in self.findings if f.check == "repeated_entity"),
-            key=lambda f: -f.evidence.get("holdout_overlap", 0.0),
-        )
-        split_by = entities[0].columns[0] if entities else None
-        drop = [
-            c for c, why in self.drop_reasons.items() if set(why) - {"irrelevant"} and c != split_by
-        ]
-        return ([drop_override(drop)] if drop else []) + (
-            [f"dataset.split_by={_hydra_value(split_by)}"] if split_by else []
-        )
-
-    def leaking_columns(self) -> list[str]:
-        return [s.column for s in self.leakage]
-
-    def failures(self, fail_on: Sequence[str]) -> list[Finding]:
-        """Findings whose check (or severity: "error", "warn") is named in `fail_on`."""
-        wanted = {str(x) for x in fail_on}
-        return [f for f in self.findings if f.check in wanted or f.severity in wanted]
-
-    def noise_floor(self) -> float:
-        return max(self.probe_scores) if self.probe_scores else 0.0
-
-    # -- serialisation ----------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable dict with a stable schema (`schema_version`)."""
-        d = {
-            "schema_version": SCHEMA_VERSION,
-            "task": self.task,
-            "n_rows": self.n_rows,
-            "n_columns": self.n_columns,
-            "memory_bytes": self.memory_bytes,
-            "sampled": self.sampled,
-            "n_rows_used": self.n_rows_used,
-            "n_missing_target": self.n_missing_target,
-            "seconds": self.seconds,
-            "counts": self._counts(),
-            "columns_to_drop": self.columns_to_drop(),
-            "suggested_overrides": self.suggested_overrides(),
-            "drop_reasons": self.drop_reasons,
-            "leaking_columns": self.leaking_columns(),
-            "findings": [asdict(f) for f in self.findings],
-            "columns": [asdict(c) for c in self.columns],
-            "target": self.target,
-            "relevance": {
-                "method": "binned mutual information (nats, Miller-Madow corrected) vs "
-                "shuffled probe features; G-test with Bonferroni",
-                "noise_floor": self.noise_floor(),
-                "probe_scores": self.probe_scores,
-                "features": [asdict(r) for r in self.relevance],
-            },
-            "leakage": [asdict(s) for s in self.leakage],
-            "redundant_pairs": [asdict(p) for p in self.redundant_pairs],
-            "model_advice": asdict(self.model_advice),
-            "correlation": self.correlation,
-            "settings": asdict(self.settings),
-            "timings": self.timings,
-        }
-        return _jsonable(d)
-
-    def _counts(self) -> dict[str, int]:
-        counts = {"error": 0, "warn": 0, "info": 0}
-        for f in self.findings:
-            counts[f.severity] += 1
-        return counts
-
-    def write(self, out_dir: Path, command: str | None = None) -> list[Path]:
-        """Write eda.json, eda.md and (if settings.plots) the PNG plots; returns the paths.
-
-        `command`: the command line that applies the advice, ending eda.md."""
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        json_path = out_dir / "eda.json"
-        json_path.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False))
-        plots: list[Path] = []
-        if self.settings.plots:
-            from mlengine.eda.plots import write_plots
-
-            plots = write_plots(self, out_dir)
-        md_path = out_dir / "eda.md"
-        md_path.write_text(self.to_markdown(plots=[p.name for p in plots], command=command))
-        return [json_path, md_path, *plots]
-
-    def console_summary(self, selecting: bool = False) -> str:
-        """A few lines for the terminal: counts, errors, warnings, relevance, advice.
-
-        `selecting`: the run drops what the report rates unusable (`features.select=eda`);
-        otherwise the summary says what that option would drop.
-        """
-        c = self._counts()
-        sample = f"sampled {self.n_rows_used:,} rows" if self.sampled else "all rows"
-        lines = [
-            f"EDA: {self.n_rows:,} rows x {self.n_columns} columns ({self.task}), "
-            f"{self.seconds:.1f}s, {sample}: {_n(c['error'], 'error')}, "
-            f"{_n(c['warn'], 'warning')}"
-        ]
-        for sev in ("error", "warn"):
-            items = [
-                f"{f.check}({', '.join(f.columns[:4])}{', ...' if len(f.columns) > 4 else ''})"
-                if f.columns
-                else f.check
-                for f in self.findings
-                if f.severity == sev
-            ]
-            if items:
-                lines.append(f"  {sev}: " + "; ".join(items))
-        verdicts = [r.verdict for r in self.relevance]
-        if verdicts:
-            lines.append(
-                f"  relevance: {verdicts.count('useful')} useful, "
-                f"{verdicts.count('weak')} weak, {verdicts.count('irrelevant')} "
-                f"irrelevant (noise floor {self.noise_floor():.4f} nats)"
-            )
-        if self.drop_reasons:
-            names = ", ".join(list(self.drop_reasons)[:8]) + (
-                ", ..." if len(self.drop_reasons) > 8 else ""
-            )
-            lines.append(
-                f"  features.select=eda drops {len(self.drop_reasons)}: {names}"
-                if selecting
-                else f"  would drop {len(self.drop_reasons)} (opt in: features.select=eda): {names}"
-            )
-        if self.model_advice.ranking:
-            top = " > ".join(a.family for a in self.model_advice.ranking[:3])
-            lines.append(f"  model families: {top}")
-        return "\n".join(lines)
-
-    def to_markdown(self, plots: Sequence[str] = (), command: str | None = None) -> str:
-        """One page a person reads in a minute: verdict first, details after."""
-        c = self._counts()
-        t = self.target
-        if self.task == "classification":
-            tdesc = (
-                f"{t.get('n_classes', 0)} classes, minority share {_pct(t.get('minority_share'))}"
-            )
-        else:
-            tdesc = f"skew {_fmt(t.get('skew'))}"
-        out = [
-            "# EDA report",
-            "",
-            f"**{self.task}** | {self.n_rows:,} rows x {self.n_columns} features | "
-            f"{self.memory_bytes / 2**20:.1f} MiB | target: {tdesc} | {self.seconds:.1f} s",
-            "",
-            (
-                f"Expensive checks (relevance, leakage, redundancy, baselines) used a stratified "
-                f"sample of {self.n_rows_used:,} of {self.n_rows:,} rows."
-                if self.sampled
-                else "All checks used every row."
-            ),
-            "",
-            "## Verdict",
-            "",
-            f"- **{_n(c['error'], 'error')}, {_n(c['warn'], 'warning')}, "
-            f"{_n(c['info'], 'note')}.**",
-        ]
-        for f in self.findings:
-            if f.severity == "error":
-                out.append(f"- **ERROR** `{f.check}`: {f.message}")
-        if self.drop_reasons:
-            items = ", ".join(f"`{k}` ({'/'.join(v)})" for k, v in self.drop_reasons.items())
-            out.append(f"- **`features.select: eda` drops {len(self.drop_reasons)}:** {items}")
-        else:
-            out.append("- `features.select: eda` drops nothing.")
-        if self.model_advice.ranking:
-            out.append(
-                "- **Model families:** "
-                + "; ".join(
-                    f"{a.rank}. `{a.family}` ({a.reasons[0] if a.reasons else 'default'})"
-                    for a in self.model_advice.ranking[:3]
-                )
-            )
-        out += [
-            "",
-            "## Findings",
-            "",
-            "| severity | check | columns | finding |",
-            "|---|---|---|---|",
-        ]
-        for f in self.findings:
-            cols = ", ".join(f"`{x}`" for x in f.columns[:6]) + (
-                " ..." if len(f.columns) > 6 else ""
-            )
-            out.append(f"| {f.severity} | {f.check} | {cols} | {_md_cell(f.message)} |")
-        if self.relevance:
-            out += [
-                "",
-                "## Feature relevance",
-                "",
-                f"Score: mutual information with the target (nats, bias-corrected). Noise "
-                f"floor: the best of {len(self.probe_scores)} shuffled probe features = "
-                f"{self.noise_floor():.4f}. Irrelevant = no better than noise.",
-                "",
-                "| rank | feature | score | share of target entropy | p-value | verdict |",
-                "|---|---|---|---|---|---|",
-            ]
-            shown = self.relevance[:20]
-            for r in shown:
-                out.append(
-                    f"| {r.rank} | `{r.column}` | {r.score:.4f} | {_pct(r.share)} | "
-                    f"{r.p_value:.1e} | {r.verdict} |"
-                )
-            rest = self.relevance[20:]
-            if rest:
-                out.append(
-                    f"\n...and {len(rest)} more: "
-                    + ", ".join(
-                        f"{v} {sum(r.verdict == v for r in rest)}"
-                        for v in ("useful", "weak", "irrelevant")
-                    )
-                )
-        advice = self.model_advice
-        if advice.baselines:
-            out += [
-                "",
-                f"## Baselines ({self.settings.baseline_folds}-fold CV, "
-                f"{advice.problem.get('baseline_rows', 0):,} rows, {advice.metric})",
-                "",
-                "| baseline | model | score | seconds |",
-                "|---|---|---|---|",
-            ]
-            for b in advice.baselines:
-                out.append(
-                    f"| {b.name} | {b.model} | {_fmt(b.mean)} +/- {_fmt(b.std)} | {b.seconds:.2f} |"
-                )
-        if advice.ranking:
-            out += ["", "## Model families", ""]
-            for a in advice.ranking:
-                out.append(f"{a.rank}. `{a.family}` ({a.score:+.1f}): " + "; ".join(a.reasons))
-        if plots:
-            out += ["", "## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots]
-        if command:
-            out += ["", "## Apply the advice", "", "```", command, "```"]
-        return "\n".join(out) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2235,17 +1857,6 @@ def _tree_model(tgt: _Target, is_cat: np.ndarray, seed: int) -> tuple[Any, str, 
     return model, "r2", tgt.values  # type: ignore[return-value]
 
 
-def drop_override(columns: Sequence[str]) -> str:
-    """`features.drop=[a,"b c"]`: Hydra's list syntax, names quoted where they need it."""
-    return "features.drop=[" + ",".join(_hydra_value(c) for c in columns) + "]"
-
-
-def _hydra_value(name: str) -> str:
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", name):
-        return name
-    return "'" + name.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _linear_model(is_cat: np.ndarray, task: str) -> Any:
     """Impute + scale numbers (with missing indicators), one-hot categories, then linear."""
     from sklearn.compose import ColumnTransformer
@@ -2546,53 +2157,3 @@ def _drop_reasons(
         keep = min(columns, key=keep_key)
         del reasons[keep]
     return {c: reasons[c] for c in columns if c in reasons}
-
-
-# ---------------------------------------------------------------------------------------------
-# Small helpers
-# ---------------------------------------------------------------------------------------------
-def _lap(t0: float) -> float:
-    return round(time.perf_counter() - t0, 3)
-
-
-def _r(x: Any, digits: int = 6) -> Any:
-    """Round floats for the report; NaN/inf become None (valid JSON)."""
-    if x is None:
-        return None
-    x = float(x)
-    return round(x, digits) if math.isfinite(x) else None
-
-
-def _n(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def _fmt(x: Any) -> str:
-    return "n/a" if x is None else f"{x:.3f}"
-
-
-def _pct(x: Any) -> str:
-    return "n/a" if x is None else f"{x:.1%}"
-
-
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _jsonable(obj: Any) -> Any:
-    """Plain JSON types: numpy scalars -> Python, NaN/inf -> None, tuples -> lists."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set | frozenset):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, bool | np.bool_):
-        return bool(obj)
-    if isinstance(obj, int | np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        return float(obj) if math.isfinite(float(obj)) else None
-    if isinstance(obj, str) or obj is None:
-        return obj
-    if isinstance(obj, Path):
-        return str(obj)
-    return str(obj)
