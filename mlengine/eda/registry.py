@@ -35,11 +35,13 @@ if TYPE_CHECKING:
 
 # The stages in run order, each a key of the report's timings. A check reads what earlier
 # stages left on the context; checks of one stage that read each other's results live in
-# one module, so that registration order (source order) is their run order.
+# one module, so that registration order (source order) is their run order. The sample,
+# the probes, the leakage folds and the baselines draw from one random stream in this
+# order: a check that draws from it, moved to another stage, changes the report.
 STAGES = (
     "checks",  # cheap checks on every row: shape, columns, duplicates, identifiers, target
     "sample",  # draw the sample the expensive checks read, and check it
-    "relevance",  # mutual information against shuffled probes (one random stream: in order)
+    "relevance",  # mutual information against shuffled probes
     "leakage",
     "redundancy",
     "baselines",  # dummy, linear and tree CV; entities' grouped CV
@@ -81,7 +83,7 @@ class EdaContext:
     target: _Target  # every row
     settings: EdaSettings
     seed: int
-    rng: np.random.Generator  # one stream for the sample, probes and folds: stage order
+    rng: np.random.Generator  # the one random stream (see STAGES)
     kinds: dict[str, str]
     profiles: dict[str, ColumnProfile]
     facts: dict[str, _ColumnFacts]
@@ -89,23 +91,23 @@ class EdaContext:
     n_missing_target: int
     families: Sequence[FamilyProfile] | None  # None: those shipped in conf/model/
     row_hash: np.ndarray | None  # a hash per row, for duplicate_rows (which frees it)
-    # left by the checks and steps, named after them
+    # left by checks and steps for later ones; each is set by its namesake or as noted
     constant: list[str] = field(default_factory=list)
     duplicates: list[list[str]] = field(default_factory=list)  # duplicate_columns' groups
     id_like: list[str] = field(default_factory=list)
-    entities: list[str] = field(default_factory=list)  # id_like: entity ids by name or shape
-    entity_candidates: list[str] = field(default_factory=list)  # plain integers, unconfirmed
-    entity_evidence: dict[str, Any] = field(default_factory=dict)
-    entity_drop: list[str] = field(default_factory=list)  # features.select=eda drops them
+    entities: list[str] = field(default_factory=list)  # id_like's: ids by name or shape
+    entity_candidates: list[str] = field(default_factory=list)  # id_like's: plain integers
+    entity_evidence: dict[str, Any] = field(default_factory=dict)  # id_like's
+    entity_drop: list[str] = field(default_factory=list)  # id_like's and repeated_entity's
     sample: Sample = None  # type: ignore[assignment]  # sampling's; every later stage reads it
     relevance: list[FeatureRelevance] = field(default_factory=list)
-    probe_scores: list[float] = field(default_factory=list)
+    probe_scores: list[float] = field(default_factory=list)  # relevance's
     leakage: list[LeakageSuspect] = field(default_factory=list)
-    redundant_pairs: list[RedundantPair] = field(default_factory=list)
-    correlation: dict[str, Any] = field(default_factory=dict)
+    redundant_pairs: list[RedundantPair] = field(default_factory=list)  # redundancy's
+    correlation: dict[str, Any] = field(default_factory=dict)  # redundancy's
     baselines: _BaselineRun = None  # type: ignore[assignment]  # the baselines step's
     advice: ModelAdvice = None  # type: ignore[assignment]  # the family_ranking step's
-    irrelevant: list[str] = field(default_factory=list)
+    irrelevant: list[str] = field(default_factory=list)  # irrelevant_features'
 
     @property
     def task(self) -> str:
