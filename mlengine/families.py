@@ -4,7 +4,7 @@ is ranked like the built-in ones of its kind.
 
 Profiles: boosting (gradient-boosted trees), bagging (random forests), linear, kernel
 (kernel SVMs), neighbours (kNN), neural (neural nets). `prior` is the family's score before
-the table's facts move it (eda.py's family ranking).
+the table's facts move it (the family ranking in mlengine/eda/advice.py).
 """
 
 from __future__ import annotations

@@ -125,6 +125,7 @@ def test_wheel_install_finds_its_configs(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {p.relative_to(CONF).as_posix() for p in CONF.rglob("*.yaml")}
     assert {f"mlengine/conf/{name}" for name in shipped} <= names
+    assert "mlengine/eda/runner.py" in names  # subpackages are listed in pyproject.toml
     target = tmp_path / "site"
     subprocess.run(
         [

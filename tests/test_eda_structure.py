@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from mlengine.eda import EdaReport, EdaSettings, run_eda
-from mlengine.eda_structure import id_shape, order_association, sequential_counter, split_overlap
+from mlengine.eda.structure import id_shape, order_association, sequential_counter, split_overlap
 from tests.helpers import run_cli
 
 SETTINGS = EdaSettings(plots=False)

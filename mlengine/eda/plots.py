@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from mlengine.eda import EdaReport
+    from mlengine.eda.report import EdaReport
 
 _VERDICT_COLOURS = {"useful": "#2b8a3e", "weak": "#e8a33d", "irrelevant": "#adb5bd"}
 

@@ -7,7 +7,7 @@
 - `order_association`: whether an identifier's order tracks the target, i.e. the rows were
   collected or sorted by outcome.
 
-eda.py decides what to report; these functions only measure.
+The checks (ids.py, leakage.py) decide what to report; these functions only measure.
 """
 
 from __future__ import annotations
