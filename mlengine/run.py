@@ -82,7 +82,7 @@ def run(
     passes its process start, so imports count against `search.timeout` too. `sweep_id`
     names the multirun the job belongs to (a tag its runs are filtered by).
     """
-    from mlengine import data, recovery, tracking
+    from mlengine import data, recovery, samplers, studies, tracking
     from mlengine.metrics import METRICS, default_metric
     from mlengine.studies import PARENT_RUN_KEY
 
@@ -123,22 +123,22 @@ def run(
         tags["mlflow.source.git.commit"] = commit
     run_name = f"{conf.model.name}-{ds.name}"
     if conf.eda.only:  # a report, no study
-        with tracker.parent_run(tracker.open_parent(run_name, tags)):
+        with tracker.parent_run(tracker.open_parent(run_name, tags | {"mlengine.run_kind": "eda"})):
             _log_setup(tracker, cfg, conf, overrides, ds, output_dir)
             with budget.stage("eda"):
                 _run_eda(conf, ds, X_train, y_train, tracker, output_dir, overrides)
         return None
-    handle = _open_job_study(conf, ds, metric)
-    tags |= {"mlengine.study": handle.name, "mlengine.run_kind": "study"}
+    name = _study_name(conf, ds, metric)
+    grid = samplers.grid_space(conf.model, ds.task) if conf.search.sampler == "grid" else None
+    tags |= {"mlengine.study": name, "mlengine.run_kind": "study"}
     tracker.trial_tags = {
         k: v for k, v in tags.items() if k.startswith("mlengine.") and k != "mlengine.output_dir"
     } | {"mlengine.run_kind": "trial"}
-    with handle.slot():  # one parent run per study, also when several processes start at once
-        run_id = tracker.open_parent(run_name, tags, handle.study.user_attrs.get(PARENT_RUN_KEY))
-        handle.study.set_user_attr(PARENT_RUN_KEY, run_id)
+    # One parent run per study, also when several processes start it at once.
+    with studies.slot(studies.storage_url(conf.search, default_journal(conf)), name):
+        run_id = tracker.open_parent(run_name, tags, resume=tracker.find_study_run(name))
     with tracker.parent_run(run_id):
         _log_setup(tracker, cfg, conf, overrides, ds, output_dir)
-        tracker.log_params(_study_params(conf, handle, metric))
         with budget.stage("eda"):
             report = _run_eda(conf, ds, X_train, y_train, tracker, output_dir, overrides)
         extra_drop = [
@@ -146,6 +146,9 @@ def run(
             *(report.columns_to_drop() if report and conf.features.select == "eda" else []),
         ]
         advice = {a.family: a.score for a in report.model_advice.ranking} if report else {}
+        handle = _open_job_study(conf, ds, metric, name, grid)
+        handle.study.set_user_attr(PARENT_RUN_KEY, run_id)  # the study names its run too
+        tracker.log_params(_study_params(conf, handle, metric))
         result = _sweep_refit_export(
             conf,
             ds,
@@ -179,12 +182,11 @@ def _study_prefix(conf: Config, ds: Any) -> str:
     return f"{conf.experiment_name}-{ds.name}-{conf.model.name}"
 
 
-def _open_job_study(conf: Config, ds: Any, metric: str) -> Any:
-    """The job's study: resumed when this experiment, data, model and space ran before."""
-    from mlengine import recovery, samplers, studies
-    from mlengine.metrics import METRICS
+def _study_name(conf: Config, ds: Any, metric: str) -> str:
+    """Same experiment, data, model, space and metric: the same (resumable) study."""
+    from mlengine import studies
 
-    name = conf.search.study_name or studies.study_name(
+    return conf.search.study_name or studies.study_name(
         _study_prefix(conf, ds),
         conf.model,
         conf.features,
@@ -194,7 +196,15 @@ def _open_job_study(conf: Config, ds: Any, metric: str) -> Any:
         conf.seed,
         ds.fingerprint,
     )
-    grid = samplers.grid_space(conf.model, ds.task) if conf.search.sampler == "grid" else None
+
+
+def _open_job_study(
+    conf: Config, ds: Any, metric: str, name: str, grid: dict[str, list] | None
+) -> Any:
+    """The job's study: resumed when this experiment, data, model and space ran before."""
+    from mlengine import recovery, studies
+    from mlengine.metrics import METRICS
+
     handle = studies.open_study(
         conf.search, name, METRICS[metric].direction, conf.seed, default_journal(conf), grid
     )
@@ -362,32 +372,32 @@ def _sweep_refit_export(
         log.warning("Wrote the MLflow runs of %d trials a killed process left unlogged", synced)
     with budget.stage("sweep"):
         workers = WorkerJob(
-            conf,
-            ds,
-            columns,
-            X_train,
-            y_train,
-            metric,
-            advice,
-            name,
-            study.direction.name.lower(),
-            handle.grid,
-            tracker.parent_id,
-            tracker.trial_tags,
-            conf.search.timeout,
-            budget.started,
-            export_seconds,
+            conf=conf,
+            ds=ds,
+            columns=columns,
+            X=X_train,
+            y=y_train,
+            metric=metric,
+            advice=advice,
+            study_name=name,
+            direction=study.direction.name.lower(),
+            grid=handle.grid,
+            parent_id=tracker.parent_id,
+            trial_tags=tracker.trial_tags,
+            budget_seconds=conf.search.timeout,
+            started=budget.started,
+            export_seconds=export_seconds,
         )
         _sweep(conf, handle, objective, metric, tracker, stop_at_deadline, workers, output_dir)
-    if draws_plots(conf.search.plots, conf.search.timeout):
-        with budget.stage("plots"):
-            _log_study_plots(study, tracker, output_dir)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         raise MlengineError(
             f"No trial of study '{name}' completed "
             f"({counted_trials(study)} failed or pruned); nothing exported"
         )
+    if draws_plots(conf.search.plots, conf.search.timeout):
+        with budget.stage("plots"):
+            _log_study_plots(study, tracker, output_dir)
     best = study.best_trial
     family, _ = objective.resolve(best.params)
     members = _members(conf, objective, study, y_train, metric, ds.task)

@@ -44,27 +44,37 @@ class OpenStudy:
     def name(self) -> str:
         return self.study.study_name
 
-    @contextlib.contextmanager
-    def slot(self) -> Iterator[None]:
-        """Exclusive between every worker of this study, on any machine the storage reaches."""
-        if self.url.startswith("postgresql"):
-            with _advisory_lock(self.url, self.name):
-                yield
-            return
-        path = _lock_path(self.url)
-        if path is None:  # an RDB without a lock we know: counts may overshoot by K - 1
-            yield
-            return
-        with open(path, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def slot(self) -> contextlib.AbstractContextManager:
+        return slot(self.url, self.name)
 
     def trial_id(self, number: int) -> int:
         study_id = self.storage.get_study_id_from_name(self.name)
         return self.storage.get_trial_id_from_study_id_trial_number(study_id, number)
+
+
+@contextlib.contextmanager
+def slot(url: str, name: str) -> Iterator[None]:
+    """Exclusive between every worker of study `name` in storage `url`, on any machine the
+    storage reaches (the study need not exist yet)."""
+    if url.startswith("postgresql"):
+        with _advisory_lock(url, name):
+            yield
+        return
+    path = _lock_path(url)
+    if path is None:  # an RDB without a lock we know: counts may overshoot by K - 1
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def storage_url(search: SearchConfig, default_journal: Path) -> str:
+    return search.storage or f"journal:{default_journal}"
 
 
 def study_name(prefix: str, *parts: Any) -> str:
@@ -86,7 +96,7 @@ def open_study(
     grid: dict[str, list] | None = None,
 ) -> OpenStudy:
     """Create or load the study (resumable by name) in the configured storage."""
-    url = search.storage or f"journal:{default_journal}"
+    url = storage_url(search, default_journal)
     with quiet_optuna():
         storage = _storage(url)
         created = name not in optuna.get_all_study_names(storage)
@@ -164,14 +174,20 @@ def _lock_path(url: str) -> Path | None:
 
 @contextlib.contextmanager
 def _advisory_lock(url: str, name: str) -> Iterator[None]:
-    """PostgreSQL's session-level advisory lock, keyed by the study name."""
+    """PostgreSQL's session-level advisory lock, keyed by the study name. A server that
+    cannot be reached takes no lock: opening the study then fails with the clear error."""
     import sqlalchemy
 
     key = zlib.crc32(name.encode())
     engine = _engines.get(url) or _engines.setdefault(
         url, sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
     )
-    with engine.connect() as connection:
+    try:
+        connection = engine.connect()
+    except sqlalchemy.exc.SQLAlchemyError:
+        yield
+        return
+    with connection:
         connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
         try:
             yield

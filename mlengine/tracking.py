@@ -146,6 +146,17 @@ class Tracker:
         run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
         return run.info.run_id
 
+    def find_study_run(self, study: str) -> str | None:
+        """The parent run of Optuna study `study` in this experiment, if one exists."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`mlengine.study` = '{study}' and "
+            "tags.`mlengine.run_kind` = 'study'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
     @contextlib.contextmanager
     def parent_run(self, run_id: str) -> Iterator[str]:
         """The job's run, active for the block: FINISHED on success, KILLED on Ctrl-C,

@@ -51,7 +51,7 @@ def test_fail_on_leakage_stops_before_any_trial(workdir: Path) -> None:
     assert "Traceback" not in result.stderr
     _, runs = _runs(workdir)
     assert [r.info.status for r in runs] == ["FAILED"], "one parent run, no trial runs"
-    assert not (workdir / "outputs" / "optuna").exists(), "no study was opened"
+    assert not (workdir / "outputs" / "optuna" / "journal.log").exists(), "no study was opened"
 
 
 def test_unknown_fail_on_check_is_a_config_error(workdir: Path) -> None:

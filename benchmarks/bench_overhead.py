@@ -1,0 +1,121 @@
+"""mlengine's per-trial overhead: its sweep against a bare Optuna loop doing the same work.
+
+Both sweep breast_cancer's training split with 5-fold CV logistic regression, 50 trials, the
+same folds and preprocessing (mlengine's own), TPE seeded alike, no pruning. mlengine runs as
+a user runs it (the `mlengine` CLI in a subprocess: study in a journal file, a nested MLflow
+run per trial in SQLite, progress, worker stamps); the bare loop is `study.optimize` in memory
+with no tracking. Seconds per trial come from each study's own trial timestamps (first start
+to last end, over the trials), so start-up, EDA, refit and export are not counted. The two are
+interleaved, `--repeats` times; the table shows medians.
+
+    python benchmarks/bench_overhead.py [--repeats 3] [--trials 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import optuna
+
+ARGS = [
+    "dataset=breast_cancer",
+    "model=logistic_regression",
+    "search.cv_folds=5",
+    "search.pruner=none",
+    "eda=off",
+    "export.enabled=false",
+    "search.plots=false",
+]
+
+
+def per_trial(trials: list) -> float:
+    start = min(t.datetime_start for t in trials)
+    end = max(t.datetime_complete for t in trials)
+    return (end - start).total_seconds() / len(trials)
+
+
+def mlengine_sweep(n_trials: int) -> float:
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run(
+            [sys.executable, "-m", "mlengine", *ARGS, f"search.n_trials={n_trials}"],
+            cwd=folder,
+            check=True,
+            capture_output=True,
+        )
+        storage = JournalStorage(JournalFileBackend(f"{folder}/outputs/optuna/journal.log"))
+        (name,) = optuna.get_all_study_names(storage)
+        return per_trial(optuna.load_study(study_name=name, storage=storage).trials)
+
+
+def bare_sweep(n_trials: int) -> float:
+    """The hand-written loop: the same folds, preprocessing and model, nothing logged."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import Pipeline
+
+    from mlengine import data, features
+    from mlengine.config import DatasetConfig, FeaturesConfig, ModelConfig
+
+    ds = data.load_dataset(DatasetConfig(name="breast_cancer"))
+    X, _, y, _ = data.holdout_split(ds, 0.2, 42)
+    folds = data.cv_folds(ds, X, y, 5, 42)
+    model = ModelConfig(name="lr", classifier={"_target_": "x"}, scale=True)
+    columns = {c: ds.column_types[c] for c in X.columns}
+
+    def objective(trial: optuna.Trial) -> float:
+        c = trial.suggest_float("C", 1e-3, 100.0, log=True)
+        scores = []
+        for train, valid in folds:
+            pipeline = Pipeline(
+                [
+                    ("preprocess", features.build_preprocessor(columns, model, FeaturesConfig())),
+                    ("model", LogisticRegression(C=c, max_iter=2000)),
+                ]
+            )
+            pipeline.fit(X.iloc[train], y.iloc[train])
+            proba = pipeline.predict_proba(X.iloc[valid])[:, 1]
+            scores.append(roc_auc_score(y.iloc[valid], proba))
+        return float(np.mean(scores))
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=42, multivariate=True)
+    )
+    study.optimize(objective, n_trials=n_trials)
+    return per_trial(study.trials)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=50)
+    options = parser.parse_args()
+    bare, ours = [], []
+    started = time.monotonic()
+    for repeat in range(options.repeats):
+        bare.append(bare_sweep(options.trials))
+        ours.append(mlengine_sweep(options.trials))
+        print(
+            f"repeat {repeat + 1}: bare {bare[-1] * 1000:.1f} ms/trial, "
+            f"mlengine {ours[-1] * 1000:.1f} ms/trial",
+            file=sys.stderr,
+        )
+    b, m = statistics.median(bare), statistics.median(ours)
+    print(f"\nPer-trial wall time, {options.trials} trials, median of {options.repeats}")
+    print(f"{'system':<28}{'ms/trial':>10}{'ratio':>8}")
+    print(f"{'bare Optuna loop':<28}{b * 1000:>10.1f}{1.0:>8.2f}")
+    print(f"{'mlengine (journal + MLflow)':<28}{m * 1000:>10.1f}{m / b:>8.2f}")
+    print(f"({time.monotonic() - started:.0f} s; target: ratio <= 1.15)")
+
+
+if __name__ == "__main__":
+    main()
