@@ -652,13 +652,8 @@ def _floats(column: Any, kind: str) -> np.ndarray:
 def _seconds(column: Any, formats: list[str]) -> np.ndarray:
     """Dates as the pipeline's DatetimeFeatures reads them, as seconds since 1970."""
     from mlengine import coerce
-    from mlengine.transformers import DatetimeFeatures
 
-    series = pd.Series(column, copy=False)
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        dates = coerce.naive_datetimes(series).to_numpy()
-    else:
-        dates = DatetimeFeatures._dates(series, formats).to_numpy()
+    dates = coerce.to_dates(pd.Series(column, copy=False), formats).to_numpy()
     return (dates - np.datetime64(0, "s")) / np.timedelta64(1, "s")
 
 
