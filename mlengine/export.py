@@ -147,7 +147,7 @@ def export_onnx(
 
     The ONNX form is an extra: an unconvertible pipeline gives a reason, never an error.
     """
-    from mlengine.onnx_export import convert_pipeline, measure_latency
+    from mlengine.onnx import convert_pipeline, measure_latency
 
     sample = X_sample.sample(min(len(X_sample), 500), random_state=0)
     converted = convert_pipeline(pipeline, sample, task)

@@ -23,17 +23,20 @@ from sklearn.ensemble import (
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 
-from mlengine import onnx_export
 from mlengine.config import FeaturesConfig, ModelConfig
 from mlengine.features import build_preprocessor
-from mlengine.onnx_export import (
+from mlengine.onnx import (
     MIN_LABEL_AGREEMENT,
+    MISSING_STRING,
     PROBA_ATOL,
+    check_parity,
     convert_pipeline,
     make_session,
     measure_latency,
     onnx_feed,
+    to_onnx,
 )
+from mlengine.onnx.feed import as_strings
 
 TYPES = {
     "age": "numeric",
@@ -311,8 +314,7 @@ def test_date_parts_are_exact_over_two_centuries() -> None:
     X = pd.DataFrame({"when": stamps})
     transformer = Pipeline([("dates", ColumnTransformer([("d", DatetimeFeatures(), ["when"])]))])
     transformer.fit(X)
-    onnx_export._register_converters()
-    model = onnx_export._convert(transformer, X, "regression")
+    model = to_onnx(transformer, X, "regression")
     (parts,) = make_session(model).run(None, onnx_feed(model, X))
     np.testing.assert_array_equal(parts, transformer.transform(X).astype(np.float32))
 
@@ -344,8 +346,8 @@ def test_category_fast_path_matches_the_cleaner() -> None:
         "missing",
     ]
     column = pd.Series(values, dtype="str")
-    expected = [onnx_export.MISSING_STRING if pd.isna(v) else v for v in to_categories(column)]
-    assert list(onnx_export._strings(column, "category")) == expected
+    expected = [MISSING_STRING if pd.isna(v) else v for v in to_categories(column)]
+    assert list(as_strings(column, "category")) == expected
 
 
 class _Doubler(TransformerMixin, BaseEstimator):
@@ -392,7 +394,7 @@ def test_a_model_that_disagrees_is_refused(data: dict) -> None:
     model = convert_pipeline(first, sample, "classification").model
     assert model is not None
     other = _pipeline(LogisticRegression(max_iter=2_000), True, "onehot").fit(X, y[::-1].values)
-    result = onnx_export._check_parity(other, model, sample, "classification")
+    result = check_parity(other, model, sample, "classification")
     assert result.model is None
     assert result.reason.startswith("ONNX labels agree with the pipeline on only")
     assert result.label_agreement < MIN_LABEL_AGREEMENT
