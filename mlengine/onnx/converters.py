@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from onnx import TensorProto
-from skl2onnx import update_registered_converter
+from skl2onnx import get_model_alias, update_registered_converter
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
 from mlengine.onnx import ops
@@ -132,8 +132,6 @@ def _float_output_parser(
     skl2onnx's default parser declares the output with the input's type, and a float64
     branch would turn the whole ColumnTransformer output (and the model) to float64.
     """
-    from skl2onnx._supported_operators import get_model_alias
-
     operator = scope.declare_local_operator(get_model_alias(type(model)), model)
     operator.inputs = inputs
     operator.outputs.append(scope.declare_local_variable("variable", FloatTensorType()))

@@ -17,14 +17,12 @@ from skl2onnx.common.data_types import (
 
 def concat_inputs(scope: Any, operator: Any, container: Any) -> str:
     """The operator's inputs as one [N, k] tensor (the ColumnTransformer passes columns)."""
-    from skl2onnx.common._apply_operation import apply_concat
-
     names = [variable.full_name for variable in operator.inputs]
     if len(names) == 1:
         return names[0]
-    out = scope.get_unique_variable_name("columns")
-    apply_concat(scope, names, out, container, axis=1)
-    return out
+    return node(
+        scope, container, "Concat", names, scope.get_unique_variable_name("columns"), axis=1
+    )
 
 
 def width(operator: Any) -> int | None:

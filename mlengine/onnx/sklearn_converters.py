@@ -18,6 +18,10 @@ import pandas as pd
 from onnx import TensorProto
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from skl2onnx.operator_converters.imputer_op import convert_sklearn_imputer
+from skl2onnx.operator_converters.random_forest import (
+    convert_sklearn_random_forest_classifier,
+    convert_sklearn_random_forest_regressor_converter,
+)
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
@@ -59,12 +63,13 @@ def _convert_hgb(scope: Any, operator: Any, container: Any) -> None:
     """skl2onnx's HistGradientBoosting converter, with its leaf flags made ints.
 
     It mixes Python bools (leaves) into `nodes_missing_value_tracks_true`, which onnx's
-    make_node refuses for an INTS attribute.
+    make_node refuses for an INTS attribute. The stock converters are the functions skl2onnx
+    registers for HistGradientBoosting (shared with the forests).
     """
-    from skl2onnx._supported_operators import get_model_alias
-    from skl2onnx.common._registration import get_converter
-
-    convert = get_converter(get_model_alias(type(operator.raw_operator)))
+    if isinstance(operator.raw_operator, HistGradientBoostingClassifier):
+        convert = convert_sklearn_random_forest_classifier
+    else:
+        convert = convert_sklearn_random_forest_regressor_converter
     add_node = container.add_node
 
     def add_node_with_int_flags(*args: Any, **attrs: Any) -> Any:
@@ -115,11 +120,31 @@ def _category_keys(known: np.ndarray, string_input: bool) -> tuple[np.ndarray, d
     return present, {"keys_floats": [float(k) for k in keys]}
 
 
+def one_hot_widths(op: Any) -> list[int]:
+    """Output columns per input feature of a fitted OneHotEncoder, from its documented
+    attributes: its categories, the infrequent ones sharing one column, less the dropped
+    column (a dropped infrequent category drops the whole infrequent column).
+
+    Checked against the encoder's own output width (`get_feature_names_out`).
+    """
+    n_features = len(op.categories_)
+    infrequent = getattr(op, "infrequent_categories_", None) or [None] * n_features
+    dropped = [None] * n_features if op.drop_idx_ is None else list(op.drop_idx_)
+    widths = [
+        len(categories) - (0 if rare is None else len(rare) - 1) - (0 if drop is None else 1)
+        for categories, rare, drop in zip(op.categories_, infrequent, dropped, strict=True)
+    ]
+    n_out = len(op.get_feature_names_out())
+    if sum(widths) != n_out:
+        raise ValueError(
+            f"OneHotEncoder: per-feature widths {widths} do not add up to its {n_out} outputs"
+        )
+    return widths
+
+
 def _one_hot_shape(operator: Any) -> None:
     n_rows = ops.n_rows(operator)
-    operator.outputs[0].type = FloatTensorType(
-        [n_rows, int(sum(operator.raw_operator._n_features_outs))]
-    )
+    operator.outputs[0].type = FloatTensorType([n_rows, sum(one_hot_widths(operator.raw_operator))])
 
 
 def _convert_one_hot(scope: Any, operator: Any, container: Any) -> None:
@@ -135,7 +160,7 @@ def _convert_one_hot(scope: Any, operator: Any, container: Any) -> None:
     if not string_input:
         x = ops.cast_to(scope, container, x, operator.inputs[0].type, TensorProto.FLOAT)
     categories, rows, unseen = _encoder_probe(op)
-    widths = [int(w) for w in op._n_features_outs]
+    widths = one_hot_widths(op)
     blocks, start = [], 0
     for i, (known, width) in enumerate(zip(categories, widths, strict=True)):
         block = rows[: len(known), start : start + width]
