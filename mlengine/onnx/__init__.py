@@ -15,11 +15,13 @@ with the column:
   offset), NaN for missing; the graph derives year, month, day, weekday, hour itself.
 
 The messy-cell parsing the pipeline's cleaners do ("1,234", "12%", " n/a ", "yes",
-"04/03/2021") cannot be written in ONNX operators, so `onnx_feed` does it at the boundary
-with the very functions the cleaners call (`mlengine.coerce`); the recipe per column is
-stored in the model's metadata (`mlengine.feed`). Clients that build the feed themselves
-send already-typed values; the graph still maps the common missing markers ("", "NA",
-"n/a", "null", ...) of string columns and infinities of numeric ones to missing.
+"04/03/2021") cannot be written in ONNX operators, so the feed (`OnnxFeed`, `onnx_feed`)
+does it at the boundary with the very functions the cleaners call (`mlengine.coerce`); the
+recipe per column is stored in the model's metadata (`mlengine.feed`), and checked against
+the table schema (schema.json beside the exported model) when one is given. Clients that
+build the feed themselves send already-typed values; the graph still maps the common
+missing markers ("", "NA", "n/a", "null", ...) of string columns and infinities of numeric
+ones to missing.
 
 Classifiers output `label` (the user's own classes: strings stay strings) and
 `probabilities` [N, n_classes] in `classes_` order (no ZipMap); regressors output
@@ -45,7 +47,10 @@ from typing import Any
 _EXPORTS = {
     "FEED_METADATA_KEY": "feed",
     "MISSING_STRING": "feed",
+    "FeedInput": "feed",
+    "OnnxFeed": "feed",
     "onnx_feed": "feed",
+    "read_schema": "feed",
     "LABEL_TIE_TOL": "convert",
     "TARGET_OPSET": "convert",
     "convert_pipeline": "convert",

@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mlengine.onnx.feed import FEED_METADATA_KEY
+from mlengine.onnx.feed import FEED_METADATA_KEY, SCHEMA_READINGS, TENSOR_OF_KIND, OnnxFeed
 from mlengine.onnx.parity import OnnxExport, check_parity
 from mlengine.onnx.steps import first_steps, unsupported_step
 
 if TYPE_CHECKING:
     import onnx
+
+    from mlengine.schema import TableSchema
 
 log = logging.getLogger("mlengine")
 
@@ -34,12 +36,15 @@ TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 LABEL_TIE_TOL = 1e-5
 
 
-def convert_pipeline(pipeline: Any, X_sample: pd.DataFrame, task: str) -> OnnxExport:
+def convert_pipeline(
+    pipeline: Any, X_sample: pd.DataFrame, task: str, schema: TableSchema | None = None
+) -> OnnxExport:
     """The pipeline as ONNX, checked against the pipeline's own predictions on X_sample.
 
     Never raises for a pipeline that does not convert: the result then has `model=None`
     and a one-line `reason` naming the step (and its columns). A converted model that
-    disagrees with the pipeline beyond the stated tolerances is refused the same way.
+    disagrees with the pipeline beyond the stated tolerances is refused the same way, and
+    so is one whose inputs disagree with the table schema (`schema`, when given).
     """
     if task not in ("classification", "regression"):
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
@@ -60,7 +65,7 @@ def convert_pipeline(pipeline: Any, X_sample: pd.DataFrame, task: str) -> OnnxEx
     if blocker:
         return OnnxExport(None, blocker, None, None)
     try:
-        model = to_onnx(pipeline, X_sample, task)
+        model = to_onnx(pipeline, X_sample, task, schema)
     except Exception as error:  # noqa: BLE001 - any converter failure means "no ONNX"
         log.debug("ONNX conversion failed", exc_info=True)
         return OnnxExport(
@@ -71,7 +76,11 @@ def convert_pipeline(pipeline: Any, X_sample: pd.DataFrame, task: str) -> OnnxEx
             None,
         )
     try:
-        return check_parity(pipeline, model, X_sample, task)
+        feed = OnnxFeed.of(model, schema)
+    except ValueError as error:
+        return OnnxExport(None, f"ONNX inputs disagree with the table schema: {error}", None, None)
+    try:
+        return check_parity(pipeline, model, X_sample, task, feed)
     except Exception as error:  # noqa: BLE001 - a graph ONNX Runtime cannot run is no model
         log.debug("ONNX parity check failed", exc_info=True)
         return OnnxExport(
@@ -83,7 +92,9 @@ def convert_pipeline(pipeline: Any, X_sample: pd.DataFrame, task: str) -> OnnxEx
         )
 
 
-def to_onnx(pipeline: Any, X_sample: pd.DataFrame, task: str) -> onnx.ModelProto:
+def to_onnx(
+    pipeline: Any, X_sample: pd.DataFrame, task: str, schema: TableSchema | None = None
+) -> onnx.ModelProto:
     """The fitted pipeline as an ONNX model (unchecked; `convert_pipeline` checks it).
 
     One input per raw column (see `input_recipes`), the feed's recipes in the metadata;
@@ -98,14 +109,13 @@ def to_onnx(pipeline: Any, X_sample: pd.DataFrame, task: str) -> onnx.ModelProto
 
     register_converters()
 
-    recipes = input_recipes(pipeline, X_sample)
-    tensor_types = {
-        "category": StringTensorType,
-        "string": StringTensorType,
-        "datetime": DoubleTensorType,
-    }
+    recipes = input_recipes(pipeline, X_sample, schema)
+    tensor_types = {"string": StringTensorType, "double": DoubleTensorType}
     initial_types = [
-        (column, tensor_types.get(recipe["kind"], FloatTensorType)([None, 1]))
+        (
+            column,
+            tensor_types.get(TENSOR_OF_KIND.get(recipe["kind"], ""), FloatTensorType)([None, 1]),
+        )
         for column, recipe in recipes.items()
     ]
     estimator = pipeline[-1] if hasattr(pipeline, "steps") else pipeline
@@ -195,11 +205,14 @@ def _prune(graph: onnx.GraphProto) -> None:
     graph.initializer.extend(initializers)
 
 
-def input_recipes(pipeline: Any, X: pd.DataFrame) -> dict[str, dict[str, Any]]:
+def input_recipes(
+    pipeline: Any, X: pd.DataFrame, schema: TableSchema | None = None
+) -> dict[str, dict[str, Any]]:
     """Per raw column, how it enters the graph: {"kind": ..., ["formats"], ["na_values"]}.
 
     The kind comes from the pipeline's first step on that column (mlengine's cleaners say
-    exactly how the column is read); other columns go by their dtype.
+    exactly how the column is read); other columns (those the pipeline drops, or hands to a
+    stock sklearn step) are read as the table schema says, else by their dtype.
     """
     from mlengine.transformers import (
         BooleanCleaner,
@@ -225,10 +238,13 @@ def input_recipes(pipeline: Any, X: pd.DataFrame) -> dict[str, dict[str, Any]]:
                 by_column[column] = {"kind": "datetime", "formats": list(formats)}
             if column in by_column and getattr(step, "na_values", None):
                 by_column[column]["na_values"] = list(step.na_values)
+    stated = {c.name: c.kind for c in schema.columns} if schema is not None else {}
     recipes: dict[str, dict[str, Any]] = {}
     for column in names:
         if column in by_column:
             recipes[column] = by_column[column]
+        elif stated.get(column) in SCHEMA_READINGS:
+            recipes[column] = {"kind": SCHEMA_READINGS[stated[column]][1][0]}
         else:
             numeric = column in X.columns and (
                 pd.api.types.is_numeric_dtype(X[column].dtype)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mlengine.onnx.feed import onnx_feed
+from mlengine.onnx.feed import OnnxFeed
 
 if TYPE_CHECKING:
     import onnx
@@ -39,10 +39,19 @@ class OnnxExport:
     label_agreement: float | None  # classifier: share of identical predicted labels
 
 
-def check_parity(pipeline: Any, model: onnx.ModelProto, X: pd.DataFrame, task: str) -> OnnxExport:
-    """Run both on X; keep the model only within the tolerances stated at the top."""
+def check_parity(
+    pipeline: Any,
+    model: onnx.ModelProto,
+    X: pd.DataFrame,
+    task: str,
+    feed: OnnxFeed | None = None,
+) -> OnnxExport:
+    """Run both on X; keep the model only within the tolerances stated at the top.
+
+    `feed`: the model's feed (e.g. checked against the table schema); by default its own.
+    """
     session = make_session(model)
-    outputs = session.run(None, onnx_feed(model, X))
+    outputs = session.run(None, (feed or OnnxFeed.of(model))(X))
     if task == "classification":
         labels = np.asarray(pipeline.predict(X), dtype=object)
         onnx_labels = np.asarray(outputs[0], dtype=object).ravel()
@@ -113,17 +122,19 @@ def measure_latency(
 
     1-row timings use the first row `repeats` times; batch timings use all of X_sample,
     `max(5, repeats // 10)` times (a batch costs ~100x a row). The ONNX timings include
-    `onnx_feed` (DataFrame -> tensors), as a server that receives a DataFrame pays it;
+    the feed (DataFrame -> tensors), as a server that receives a DataFrame pays it (it
+    builds the `OnnxFeed` once, when it loads the model, as done here);
     `onnx_session_1row_ms` is the session call alone.
     """
     session = make_session(onnx_model)
+    feed = OnnxFeed.of(onnx_model)
     row = X_sample.iloc[:1]
     batch_repeats = max(5, repeats // 10)
 
     def onnx_predict(frame: pd.DataFrame) -> Any:
-        return session.run(None, onnx_feed(onnx_model, frame))
+        return session.run(None, feed(frame))
 
-    row_feed = onnx_feed(onnx_model, row)
+    row_feed = feed(row)
     return {
         "size_bytes": onnx_model.ByteSize(),
         "native_1row_ms": _median_ms(lambda: pipeline.predict(row), repeats),
