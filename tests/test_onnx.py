@@ -7,6 +7,10 @@ on raw columns with NaN, inf, missing markers, an unseen category, dates and boo
 
 from __future__ import annotations
 
+import logging
+import sys
+import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -197,6 +201,67 @@ def test_torch_mlp_regressor_is_inlined_after_preprocessing(data: dict) -> None:
     estimator = TorchMLPRegressor(max_epochs=3, hidden_size=16, device="cpu")
     pipeline = _pipeline(estimator, True, "onehot").fit(data["X"], data["price"])
     _check_regressor(pipeline, data["sample"])
+
+
+def test_a_torch_conversion_leaves_other_threads_output_alone(
+    data: dict, capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Lines another thread prints while the MLP converts all arrive (nothing redirects
+    the process's stdout), and the export's onnxscript notice (a WARNING) is not logged."""
+    from mlengine.models.torch_mlp import TorchMLPRegressor
+
+    estimator = TorchMLPRegressor(max_epochs=2, hidden_size=8, device="cpu")
+    pipeline = _pipeline(estimator, True, "onehot").fit(data["X"], data["price"])
+    capsys.readouterr()
+    done, printed = threading.Event(), []
+
+    def chatter() -> None:
+        while not done.is_set():
+            print(f"tick {len(printed)}")
+            printed.append(len(printed))
+            time.sleep(0.002)
+
+    worker = threading.Thread(target=chatter)
+    with caplog.at_level(logging.WARNING):
+        worker.start()
+        try:
+            result = convert_pipeline(pipeline, data["sample"], "regression")
+        finally:
+            done.set()
+            worker.join()
+    assert result.model is not None, result.reason
+    assert printed and capsys.readouterr().out.splitlines() == [f"tick {i}" for i in printed]
+    assert not [r for r in caplog.records if r.name.startswith("onnxscript")]
+
+
+def test_the_export_notice_is_dropped_for_the_exporting_thread_only() -> None:
+    from mlengine.onnx.model_converters import quiet_export
+
+    logger = logging.getLogger("onnxscript.version_converter")
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    handler, level = Keep(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    stdout, stderr = sys.stdout, sys.stderr
+    try:
+        with quiet_export():
+            assert sys.stdout is stdout and sys.stderr is stderr
+            logger.warning("this thread's notice")
+            other = threading.Thread(target=logger.warning, args=("another thread's notice",))
+            other.start()
+            other.join()
+            logger.error("this thread's error")
+        logger.warning("after the export")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert seen == ["another thread's notice", "this thread's error", "after the export"]
+    assert not logger.filters
 
 
 def test_graph_takes_one_typed_input_per_raw_column(data: dict) -> None:

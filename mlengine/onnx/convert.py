@@ -7,12 +7,8 @@ so a missing tool is a reason ("no ONNX form"), not an import error.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import logging
-import warnings
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -120,15 +116,14 @@ def to_onnx(
     ]
     estimator = pipeline[-1] if hasattr(pipeline, "steps") else pipeline
     options = {id(estimator): {"zipmap": False}} if task == "classification" else None
-    with quiet_converters():
-        model = convert_sklearn(
-            pipeline,
-            initial_types=initial_types,
-            target_opset=TARGET_OPSET,
-            options=options,
-            custom_conversion_functions=sklearn_converters.CONVERTERS,
-            custom_shape_calculators=sklearn_converters.SHAPE_CALCULATORS,
-        )
+    model = convert_sklearn(
+        pipeline,
+        initial_types=initial_types,
+        target_opset=TARGET_OPSET,
+        options=options,
+        custom_conversion_functions=sklearn_converters.CONVERTERS,
+        custom_shape_calculators=sklearn_converters.SHAPE_CALCULATORS,
+    )
     if task == "classification":
         _labels_from_probabilities(model, np.asarray(estimator.classes_))
     # skl2onnx sanitises input names ("mean radius" -> "mean_radius"); inputs keep the
@@ -252,25 +247,6 @@ def input_recipes(
             )
             recipes[column] = {"kind": "float" if numeric else "string"}
     return recipes
-
-
-@contextlib.contextmanager
-def quiet_converters() -> Iterator[None]:
-    """Silence converter chatter (torch.onnx / onnxscript print, warn and log a fallback
-    notice on every export, none of which a user can act on)."""
-    chatty = logging.getLogger("onnxscript")
-    level = chatty.level
-    chatty.setLevel(logging.ERROR)
-    try:
-        with (
-            warnings.catch_warnings(),
-            contextlib.redirect_stdout(io.StringIO()),
-            contextlib.redirect_stderr(io.StringIO()),
-        ):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        chatty.setLevel(level)
 
 
 def _first_line(error: BaseException) -> str:
