@@ -216,7 +216,8 @@ def column_values(X: pd.DataFrame, position: int) -> Any:
             return get(position)
         except Exception:  # noqa: BLE001 - the accessor changed: take the public path
             pass
-    return X.iloc[:, position].array
+    values = X.iloc[:, position].array
+    return values.to_numpy() if isinstance(values, pd.arrays.NumpyExtensionArray) else values
 
 
 def as_strings(column: Any, kind: str) -> np.ndarray:
