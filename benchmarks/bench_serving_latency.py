@@ -2,7 +2,7 @@
 
 For each model family the runner offers, fit the pipeline the runner builds
 (`features.build_preprocessor` + estimator) on a mixed-type table, convert it with
-`mlengine.onnx_export.convert_pipeline` (parity-checked on 1,000 held-out rows), then
+`mlengine.onnx.convert_pipeline` (parity-checked on 1,000 held-out rows), then
 measure:
 
 - size: `skops.io.dumps(pipeline)` bytes (what `export_model` saves) vs ONNX bytes;
@@ -118,7 +118,7 @@ def measure(
 
     from mlengine.config import FeaturesConfig, ModelConfig
     from mlengine.features import build_preprocessor
-    from mlengine.onnx_export import convert_pipeline, measure_latency
+    from mlengine.onnx import convert_pipeline, measure_latency
 
     make, scale, encoding = families()[name]
     model_cfg = ModelConfig(

@@ -348,6 +348,24 @@ def to_categories(values: pd.Series) -> np.ndarray:
     return np.asarray(strings.to_pandas().to_numpy(dtype=object, na_value=np.nan), dtype=object)
 
 
+def to_dates(values: pd.Series, formats: Sequence[str]) -> pd.Series:
+    """Any column -> naive datetimes (UTC where a value had an offset), NaT for missing and
+    unparsable values; text is read with `formats` (the loader's, see `detect_date_formats`).
+
+    What `transformers.DatetimeFeatures` reads in training and serving, and what the ONNX
+    feed (`mlengine.onnx.feed`) sends the graph.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return naive_datetimes(values)
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in (
+        "datetime",
+        "datetime64",
+        "date",
+    ):
+        return naive_datetimes(pd.to_datetime(values, errors="coerce", utc=True))
+    return parse_dates(clean_strings(arrow_strings(values)).to_pandas(), formats)
+
+
 def _number_names(numbers: np.ndarray) -> np.ndarray:
     out = np.full(len(numbers), np.nan, dtype=object)
     present = ~np.isnan(numbers)

@@ -141,16 +141,22 @@ def export_model(
 
 
 def export_onnx(
-    pipeline: Any, X_sample: pd.DataFrame, task: str, out_dir: Path, name: str
+    pipeline: Any,
+    X_sample: pd.DataFrame,
+    task: str,
+    out_dir: Path,
+    name: str,
+    schema: Any = None,
 ) -> ExportResult:
     """model.onnx, checked against the pipeline on training rows, with size and latency.
 
     The ONNX form is an extra: an unconvertible pipeline gives a reason, never an error.
+    `schema` (mlengine.schema.TableSchema): the model's inputs must agree with it.
     """
-    from mlengine.onnx_export import convert_pipeline, measure_latency
+    from mlengine.onnx import convert_pipeline, measure_latency
 
     sample = X_sample.sample(min(len(X_sample), 500), random_state=0)
-    converted = convert_pipeline(pipeline, sample, task)
+    converted = convert_pipeline(pipeline, sample, task, schema)
     if converted.model is None:
         return ExportResult(Path(), "", onnx_reason=converted.reason)
     path = safe_child(out_dir, f"{name}.onnx")

@@ -630,7 +630,9 @@ def _export(
     tracker.set_tags({"mlengine.model_path": str(exported.path)})
     if not conf.export.onnx:
         return
-    onnx = export_onnx(result.pipeline, X_sample, task, result.output_dir, conf.export.name)
+    onnx = export_onnx(
+        result.pipeline, X_sample, task, result.output_dir, conf.export.name, schema=schema
+    )
     result.onnx_path, result.onnx_reason = onnx.onnx_path, onnx.onnx_reason
     if onnx.onnx_path:
         tracker.log_artifact(onnx.onnx_path, "onnx")

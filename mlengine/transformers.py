@@ -161,7 +161,7 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
         self.parts_: list[list[str]] = []
         for name, column in zip(_input_names(self), _columns(X, self.na_values), strict=True):
             formats = list(given.get(name) or self._detect(column))
-            dates = self._dates(column, formats)
+            dates = coerce.to_dates(column, formats)
             with_time = bool(((dates.dt.hour != 0) | (dates.dt.minute != 0)).any())
             self.formats_.append(formats)
             self.parts_.append(list(DATE_PARTS if with_time else DATE_PARTS[:-1]))
@@ -173,7 +173,7 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
         blocks = []
         columns = _columns(X, self.na_values)
         for column, formats, parts in zip(columns, self.formats_, self.parts_, strict=True):
-            blocks += _date_parts(self._dates(column, formats), parts)
+            blocks += _date_parts(coerce.to_dates(column, formats), parts)
         return np.column_stack(blocks) if blocks else np.empty((len(X), 0))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
@@ -194,19 +194,6 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
             return []
         strings = coerce.clean_strings(coerce.arrow_strings(column))
         return coerce.detect_date_formats(coerce.sample_present(strings).to_pylist())
-
-    @staticmethod
-    def _dates(column: pd.Series, formats: list[str]) -> pd.Series:
-        if pd.api.types.is_datetime64_any_dtype(column.dtype):
-            return coerce.naive_datetimes(column)
-        if column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) in (
-            "datetime",
-            "datetime64",
-            "date",
-        ):
-            return coerce.naive_datetimes(pd.to_datetime(column, errors="coerce", utc=True))
-        strings = coerce.clean_strings(coerce.arrow_strings(column)).to_pandas()
-        return coerce.parse_dates(strings, formats)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

@@ -7,6 +7,10 @@ on raw columns with NaN, inf, missing markers, an unseen category, dates and boo
 
 from __future__ import annotations
 
+import logging
+import sys
+import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -23,17 +27,20 @@ from sklearn.ensemble import (
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 
-from mlengine import onnx_export
 from mlengine.config import FeaturesConfig, ModelConfig
 from mlengine.features import build_preprocessor
-from mlengine.onnx_export import (
+from mlengine.onnx import (
     MIN_LABEL_AGREEMENT,
+    MISSING_STRING,
     PROBA_ATOL,
+    check_parity,
     convert_pipeline,
     make_session,
     measure_latency,
     onnx_feed,
+    to_onnx,
 )
+from mlengine.onnx.feed import as_strings
 
 TYPES = {
     "age": "numeric",
@@ -196,6 +203,67 @@ def test_torch_mlp_regressor_is_inlined_after_preprocessing(data: dict) -> None:
     _check_regressor(pipeline, data["sample"])
 
 
+def test_a_torch_conversion_leaves_other_threads_output_alone(
+    data: dict, capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Lines another thread prints while the MLP converts all arrive (nothing redirects
+    the process's stdout), and the export's onnxscript notice (a WARNING) is not logged."""
+    from mlengine.models.torch_mlp import TorchMLPRegressor
+
+    estimator = TorchMLPRegressor(max_epochs=2, hidden_size=8, device="cpu")
+    pipeline = _pipeline(estimator, True, "onehot").fit(data["X"], data["price"])
+    capsys.readouterr()
+    done, printed = threading.Event(), []
+
+    def chatter() -> None:
+        while not done.is_set():
+            print(f"tick {len(printed)}")
+            printed.append(len(printed))
+            time.sleep(0.002)
+
+    worker = threading.Thread(target=chatter)
+    with caplog.at_level(logging.WARNING):
+        worker.start()
+        try:
+            result = convert_pipeline(pipeline, data["sample"], "regression")
+        finally:
+            done.set()
+            worker.join()
+    assert result.model is not None, result.reason
+    assert printed and capsys.readouterr().out.splitlines() == [f"tick {i}" for i in printed]
+    assert not [r for r in caplog.records if r.name.startswith("onnxscript")]
+
+
+def test_the_export_notice_is_dropped_for_the_exporting_thread_only() -> None:
+    from mlengine.onnx.model_converters import quiet_export
+
+    logger = logging.getLogger("onnxscript.version_converter")
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    handler, level = Keep(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    stdout, stderr = sys.stdout, sys.stderr
+    try:
+        with quiet_export():
+            assert sys.stdout is stdout and sys.stderr is stderr
+            logger.warning("this thread's notice")
+            other = threading.Thread(target=logger.warning, args=("another thread's notice",))
+            other.start()
+            other.join()
+            logger.error("this thread's error")
+        logger.warning("after the export")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert seen == ["another thread's notice", "this thread's error", "after the export"]
+    assert not logger.filters
+
+
 def test_graph_takes_one_typed_input_per_raw_column(data: dict) -> None:
     pipeline = _pipeline(LogisticRegression(max_iter=2_000), True, "onehot")
     pipeline.fit(data["X"], data["binary"])
@@ -311,8 +379,7 @@ def test_date_parts_are_exact_over_two_centuries() -> None:
     X = pd.DataFrame({"when": stamps})
     transformer = Pipeline([("dates", ColumnTransformer([("d", DatetimeFeatures(), ["when"])]))])
     transformer.fit(X)
-    onnx_export._register_converters()
-    model = onnx_export._convert(transformer, X, "regression")
+    model = to_onnx(transformer, X, "regression")
     (parts,) = make_session(model).run(None, onnx_feed(model, X))
     np.testing.assert_array_equal(parts, transformer.transform(X).astype(np.float32))
 
@@ -344,8 +411,8 @@ def test_category_fast_path_matches_the_cleaner() -> None:
         "missing",
     ]
     column = pd.Series(values, dtype="str")
-    expected = [onnx_export.MISSING_STRING if pd.isna(v) else v for v in to_categories(column)]
-    assert list(onnx_export._strings(column, "category")) == expected
+    expected = [MISSING_STRING if pd.isna(v) else v for v in to_categories(column)]
+    assert list(as_strings(column, "category")) == expected
 
 
 class _Doubler(TransformerMixin, BaseEstimator):
@@ -392,7 +459,7 @@ def test_a_model_that_disagrees_is_refused(data: dict) -> None:
     model = convert_pipeline(first, sample, "classification").model
     assert model is not None
     other = _pipeline(LogisticRegression(max_iter=2_000), True, "onehot").fit(X, y[::-1].values)
-    result = onnx_export._check_parity(other, model, sample, "classification")
+    result = check_parity(other, model, sample, "classification")
     assert result.model is None
     assert result.reason.startswith("ONNX labels agree with the pipeline on only")
     assert result.label_agreement < MIN_LABEL_AGREEMENT

@@ -1,0 +1,156 @@
+"""Parity and latency: the converted model against the native pipeline it came from.
+
+The ONNX graph computes in float32 where the pipeline uses float64, so a row whose feature
+sits within float32 rounding of a tree threshold can take the other branch. Such flips are
+rare; a conversion bug shifts most rows. Hence: nearly all rows must agree closely, and a
+few may differ by any amount.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from mlengine.onnx.feed import OnnxFeed
+
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime
+
+MIN_LABEL_AGREEMENT = 0.99  # classifier: share of rows with the same predicted label
+MIN_ROWS_WITHIN_TOL = 0.99  # share of rows whose probabilities / predictions are within tol
+PROBA_ATOL = 1e-3  # classifier: max |p_onnx - p_native| over the classes of a row
+REGRESSION_RTOL = 1e-3  # regressor: |y_onnx - y_native| <= RTOL * spread of the predictions
+
+
+@dataclass
+class OnnxExport:
+    """What `convert_pipeline` produced: a checked model, or why there is none."""
+
+    model: onnx.ModelProto | None  # None when the pipeline does not convert
+    reason: str | None  # why not (one line)
+    max_abs_diff: float | None  # probabilities / predictions vs the pipeline on the sample
+    label_agreement: float | None  # classifier: share of identical predicted labels
+
+
+def check_parity(
+    pipeline: Any,
+    model: onnx.ModelProto,
+    X: pd.DataFrame,
+    task: str,
+    feed: OnnxFeed | None = None,
+) -> OnnxExport:
+    """Run both on X; keep the model only within the tolerances stated at the top.
+
+    `feed`: the model's feed (e.g. checked against the table schema); by default its own.
+    """
+    session = make_session(model)
+    outputs = session.run(None, (feed or OnnxFeed.of(model))(X))
+    if task == "classification":
+        labels = np.asarray(pipeline.predict(X), dtype=object)
+        onnx_labels = np.asarray(outputs[0], dtype=object).ravel()
+        agreement = float(np.mean(labels == onnx_labels))
+        proba = np.asarray(pipeline.predict_proba(X), dtype=np.float64)
+        onnx_proba = np.asarray(outputs[1], dtype=np.float64).reshape(proba.shape)
+        row_diff = np.max(np.abs(proba - onnx_proba), axis=1)
+        max_diff = float(np.max(row_diff))
+        within = float(np.mean(row_diff <= PROBA_ATOL))
+        if agreement < MIN_LABEL_AGREEMENT:
+            shown = next(i for i in range(len(labels)) if labels[i] != onnx_labels[i])
+            return OnnxExport(
+                None,
+                f"ONNX labels agree with the pipeline on only "
+                f"{agreement:.1%} of {len(X)} sample rows (need "
+                f"{MIN_LABEL_AGREEMENT:.0%}; e.g. {labels[shown]!r} vs "
+                f"{onnx_labels[shown]!r})",
+                max_diff,
+                agreement,
+            )
+        if within < MIN_ROWS_WITHIN_TOL:
+            return OnnxExport(
+                None,
+                f"ONNX probabilities are within {PROBA_ATOL} of the "
+                f"pipeline's on only {within:.1%} of the sample rows (max "
+                f"difference {max_diff:.3g})",
+                max_diff,
+                agreement,
+            )
+        return OnnxExport(model, None, max_diff, agreement)
+    predictions = np.asarray(pipeline.predict(X), dtype=np.float64).ravel()
+    onnx_predictions = np.asarray(outputs[0], dtype=np.float64).ravel()
+    diff = np.abs(predictions - onnx_predictions)
+    diff[np.isnan(diff)] = np.inf
+    max_diff = float(np.max(diff))
+    spread = float(np.std(predictions)) or max(float(np.max(np.abs(predictions))), 1.0)
+    tolerance = REGRESSION_RTOL * spread
+    within = float(np.mean(diff <= tolerance))
+    if within < MIN_ROWS_WITHIN_TOL:
+        return OnnxExport(
+            None,
+            f"ONNX predictions are within {tolerance:.3g} "
+            f"({REGRESSION_RTOL} x their spread) of the pipeline's on only "
+            f"{within:.1%} of the sample rows (max difference {max_diff:.3g})",
+            max_diff,
+            None,
+        )
+    return OnnxExport(model, None, max_diff, None)
+
+
+def make_session(onnx_model: onnx.ModelProto, threads: int = 1) -> onnxruntime.InferenceSession:
+    """An ONNX Runtime CPU session; one thread by default, like a per-request server worker."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: shape-merge warnings are not actionable
+    return ort.InferenceSession(
+        onnx_model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+
+
+def measure_latency(
+    pipeline: Any, onnx_model: onnx.ModelProto, X_sample: pd.DataFrame, repeats: int = 200
+) -> dict[str, float]:
+    """Median prediction latency, native pipeline vs ONNX Runtime, one thread each.
+
+    1-row timings use the first row `repeats` times; batch timings use all of X_sample,
+    `max(5, repeats // 10)` times (a batch costs ~100x a row). The ONNX timings include
+    the feed (DataFrame -> tensors), as a server that receives a DataFrame pays it (it
+    builds the `OnnxFeed` once, when it loads the model, as done here);
+    `onnx_session_1row_ms` is the session call alone.
+    """
+    session = make_session(onnx_model)
+    feed = OnnxFeed.of(onnx_model)
+    row = X_sample.iloc[:1]
+    batch_repeats = max(5, repeats // 10)
+
+    def onnx_predict(frame: pd.DataFrame) -> Any:
+        return session.run(None, feed(frame))
+
+    row_feed = feed(row)
+    return {
+        "size_bytes": onnx_model.ByteSize(),
+        "native_1row_ms": _median_ms(lambda: pipeline.predict(row), repeats),
+        "onnx_1row_ms": _median_ms(lambda: onnx_predict(row), repeats),
+        "onnx_session_1row_ms": _median_ms(lambda: session.run(None, row_feed), repeats),
+        "native_batch_ms": _median_ms(lambda: pipeline.predict(X_sample), batch_repeats),
+        "onnx_batch_ms": _median_ms(lambda: onnx_predict(X_sample), batch_repeats),
+    }
+
+
+def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
+    for _ in range(min(3, repeats)):  # warm-up: first calls allocate and cache
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000.0

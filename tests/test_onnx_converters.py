@@ -1,0 +1,74 @@
+"""What mlengine's converters rely on from skl2onnx and sklearn, pinned: the public calls
+they make behave as the converters assume (the conversions themselves: test_onnx.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import OneHotEncoder
+
+from mlengine import transformers
+from mlengine.onnx.converters import register_converters
+from mlengine.onnx.sklearn_converters import one_hot_widths
+from mlengine.onnx.steps import has_converter
+
+
+class _Unknown(TransformerMixin, BaseEstimator):
+    def fit(self, X: object, y: object = None) -> _Unknown:
+        return self
+
+
+def test_has_converter_follows_skl2onnx_registry() -> None:
+    """`skl2onnx.get_model_alias` knows stock and registered classes, raises for others."""
+    register_converters()
+    assert has_converter(LogisticRegression)
+    assert has_converter(OneHotEncoder)
+    for cls in (
+        transformers.NumericCleaner,
+        transformers.BooleanCleaner,
+        transformers.CategoryCleaner,
+        transformers.DatetimeFeatures,
+    ):
+        assert has_converter(cls), cls.__name__
+    assert not has_converter(_Unknown)
+    assert not has_converter(transformers.TextTfidf)
+
+
+ENCODERS = {
+    "plain": {},
+    "drop_first": {"drop": "first"},
+    "drop_if_binary": {"drop": "if_binary"},
+    "min_frequency": {"min_frequency": 30, "handle_unknown": "infrequent_if_exist"},
+    "max_categories": {"max_categories": 3, "handle_unknown": "infrequent_if_exist"},
+    # the first category ("a") is infrequent: dropping it drops the whole infrequent column
+    "drop_first_infrequent": {"drop": "first", "min_frequency": 30},
+    "drop_named": {"drop": ["b", "y", "q"], "min_frequency": 5},
+}
+
+
+@pytest.mark.parametrize("params", ENCODERS.values(), ids=ENCODERS.keys())
+def test_one_hot_widths_from_public_attributes(params: dict) -> None:
+    """Per-feature widths equal those of the same encoder fitted on that column alone
+    (OneHotEncoder treats its features independently)."""
+    rng = np.random.default_rng(0)
+    n = 300
+    X = pd.DataFrame(
+        {
+            "f1": rng.choice(["a", "b", "c", "d", "e"], n, p=[0.02, 0.5, 0.3, 0.15, 0.03]),
+            "f2": rng.choice(["x", "y"], n),
+            "f3": rng.choice(["p", "q", "r", "s", "t", "u"], n),
+        }
+    )
+    encoder = OneHotEncoder(sparse_output=False, **params).fit(X)
+    expected = []
+    for i, column in enumerate(X.columns):
+        single = dict(params)
+        if isinstance(params.get("drop"), list):
+            single["drop"] = [params["drop"][i]]
+        alone = OneHotEncoder(sparse_output=False, **single).fit(X[[column]])
+        expected.append(len(alone.get_feature_names_out()))
+    assert one_hot_widths(encoder) == expected
+    assert sum(expected) == encoder.transform(X).shape[1]
