@@ -1,7 +1,10 @@
 """mlengine's per-trial overhead: its sweep against a bare Optuna loop doing the same work.
 
 Both sweep breast_cancer's training split with 5-fold CV logistic regression, 50 trials, the
-same folds and preprocessing (mlengine's own), TPE seeded alike, no pruning. mlengine runs as
+same folds and preprocessing (mlengine's own), no pruning, the same sampler (TPE, seeded,
+multivariate) and the same fits: the bare loop asks TPE for C as a hand-written loop does,
+then fits the C value mlengine's study tried at that trial (a fit's cost depends on C, so
+two samplers' different choices would time different work). mlengine runs as
 a user runs it (the `mlengine` CLI in a subprocess: study in a journal file, a nested MLflow
 run per trial in SQLite, progress, worker stamps); the bare loop is `study.optimize` in memory
 with no tracking. Seconds per trial come from each study's own trial timestamps (first start
@@ -39,7 +42,7 @@ def per_trial(trials: list) -> float:
     return (end - start).total_seconds() / len(trials)
 
 
-def mlengine_sweep(n_trials: int) -> float:
+def mlengine_sweep(n_trials: int) -> tuple[float, list[dict]]:
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
@@ -52,11 +55,13 @@ def mlengine_sweep(n_trials: int) -> float:
         )
         storage = JournalStorage(JournalFileBackend(f"{folder}/outputs/optuna/journal.log"))
         (name,) = optuna.get_all_study_names(storage)
-        return per_trial(optuna.load_study(study_name=name, storage=storage).trials)
+        trials = optuna.load_study(study_name=name, storage=storage).trials
+        return per_trial(trials), [t.params for t in trials]
 
 
-def bare_sweep(n_trials: int) -> float:
-    """The hand-written loop: the same folds, preprocessing and model, nothing logged."""
+def bare_sweep(replay: list[dict]) -> float:
+    """The hand-written loop: the same folds, preprocessing, model and C values, nothing
+    logged."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
@@ -72,7 +77,8 @@ def bare_sweep(n_trials: int) -> float:
     columns = {c: ds.column_types[c] for c in X.columns}
 
     def objective(trial: optuna.Trial) -> float:
-        c = trial.suggest_float("C", 1e-3, 100.0, log=True)
+        trial.suggest_float("C", 1e-3, 100.0, log=True)  # the sampler's work, as in any loop
+        c = replay[trial.number]["C"]
         scores = []
         for train, valid in folds:
             pipeline = Pipeline(
@@ -87,10 +93,9 @@ def bare_sweep(n_trials: int) -> float:
         return float(np.mean(scores))
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=42, multivariate=True)
-    )
-    study.optimize(objective, n_trials=n_trials)
+    sampler = optuna.samplers.TPESampler(seed=42, n_startup_trials=5, multivariate=True, group=True)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(objective, n_trials=len(replay))
     return per_trial(study.trials)
 
 
@@ -102,8 +107,9 @@ def main() -> None:
     bare, ours = [], []
     started = time.monotonic()
     for repeat in range(options.repeats):
-        bare.append(bare_sweep(options.trials))
-        ours.append(mlengine_sweep(options.trials))
+        seconds, tried = mlengine_sweep(options.trials)
+        ours.append(seconds)
+        bare.append(bare_sweep(tried))
         print(
             f"repeat {repeat + 1}: bare {bare[-1] * 1000:.1f} ms/trial, "
             f"mlengine {ours[-1] * 1000:.1f} ms/trial",

@@ -596,7 +596,7 @@ def _sweep(
                 objective,
                 conf.search.n_trials,
                 catch=(search.EstimatorFailure,),
-                callbacks=[lambda s, t: tracker.log_trial(t, metric), progress, stop],
+                callbacks=[lambda s, t: tracker.log_trial_soon(t, metric), progress, stop],
                 should_stop=lambda: stop.stopped,
             )
             for problem in workers.wait(started):
@@ -604,6 +604,10 @@ def _sweep(
     except BaseException:
         workers.stop(started)
         raise
+    finally:
+        tracker.flush()
+    for problem in tracker.write_errors:
+        log.warning("A trial's MLflow run was not written (the next run writes it): %s", problem)
     if started:
         tracker.sync_trials(handle.study, metric)  # a worker that died left some unlogged
 

@@ -108,15 +108,18 @@ def run_worker(job: WorkerJob) -> int:
     )
     tracker = Tracker(conf.tracking.uri, conf.experiment_name, Path(conf.paths.root))
     tracker.parent_id, tracker.trial_tags = job.parent_id, job.trial_tags
-    with threads.shared_by(conf.search.n_jobs):
-        return sweep.run_trials(
-            handle,
-            objective,
-            conf.search.n_trials,
-            catch=(search.EstimatorFailure,),
-            callbacks=[lambda s, t: tracker.log_trial(t, job.metric), stop_at_deadline],
-            should_stop=lambda: stop_at_deadline.stopped,
-        )
+    try:
+        with threads.shared_by(conf.search.n_jobs):
+            return sweep.run_trials(
+                handle,
+                objective,
+                conf.search.n_trials,
+                catch=(search.EstimatorFailure,),
+                callbacks=[lambda s, t: tracker.log_trial_soon(t, job.metric), stop_at_deadline],
+                should_stop=lambda: stop_at_deadline.stopped,
+            )
+    finally:
+        tracker.flush()
 
 
 def main(payload: str) -> None:
