@@ -138,6 +138,7 @@ def run(
     with studies.slot(studies.storage_url(conf.search, default_journal(conf)), name):
         run_id = tracker.open_parent(run_name, tags, resume=tracker.find_study_run(name))
     with tracker.parent_run(run_id):
+        tracker.start_trial_writer()
         _log_setup(tracker, cfg, conf, overrides, ds, output_dir)
         with budget.stage("eda"):
             report = _run_eda(conf, ds, X_train, y_train, tracker, output_dir, overrides)
@@ -607,7 +608,7 @@ def _sweep(
     finally:
         tracker.flush()
     for problem in tracker.write_errors:
-        log.warning("A trial's MLflow run was not written (the next run writes it): %s", problem)
+        log.warning("Trials' MLflow runs were not written (the next run writes them): %s", problem)
     if started:
         tracker.sync_trials(handle.study, metric)  # a worker that died left some unlogged
 

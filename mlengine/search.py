@@ -308,7 +308,7 @@ class CrossValidatedObjective:
                     fit_rows.append(n_fit)
                 else:
                     if estimator is None:
-                        estimator = self.build_pipeline(params)[-1]
+                        estimator = make_estimator(self.model, self.task, params, self.seed)
                     pipeline = Pipeline(
                         [("preprocess", self.make_preprocessor()), ("model", clone(estimator))]
                     )

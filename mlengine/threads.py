@@ -5,8 +5,11 @@ the estimator gets the worker's cores as threads: a family names its thread argu
 YAML (`threads: n_jobs` for XGBoost and the forests, `num_threads` for the torch MLP). K
 workers on one machine get `cores // K` each, so together they never oversubscribe the
 cores. A family whose YAML fixes the argument's value keeps it. While K workers share the
-machine (`search.n_jobs`), each also caps its BLAS and OpenMP pools (numpy behind the linear
-models, sklearn's histogram boosting) to the same count, with threadpoolctl.
+machine (`search.n_jobs`), each also caps its OpenMP pool (sklearn's histogram boosting) to
+the same count, with threadpoolctl. BLAS (numpy, behind the linear models) gets one thread
+fewer than the worker's count, at least one: a sweep's trial writer (trial_runs.py) runs on
+that core, and the linear models' small BLAS calls gain little from it (measured in
+benchmarks/bench_overhead.py: with it, the writer slowed cheap trials by ~50%).
 """
 
 from __future__ import annotations
@@ -38,11 +41,11 @@ def shared_by(n_workers: int) -> Iterator[None]:
     from threadpoolctl import threadpool_limits
 
     previous, _workers = _workers, max(1, n_workers)
+    limits = {"blas": max(1, threads_per_worker() - 1)}
+    if n_workers > 1:
+        limits["openmp"] = threads_per_worker()
     try:
-        if n_workers > 1:
-            with threadpool_limits(threads_per_worker()):
-                yield
-        else:
+        with threadpool_limits(limits=limits):
             yield
     finally:
         _workers = previous

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import queue
 import re
 import subprocess
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from importlib import metadata
@@ -15,7 +13,7 @@ from typing import Any
 
 from mlengine.config import MlengineError
 from mlengine.recovery import WORKER_KEY
-from mlengine.trial_runs import TRIAL_NUMBER_TAG, trial_record, write_trial_run
+from mlengine.trial_runs import TRIAL_NUMBER_TAG, TrialWriter, trial_record, write_trial_run
 
 TRACKED_PACKAGES = (
     "mlengine",
@@ -124,7 +122,7 @@ class Tracker:
         # Copied onto every trial's run: filtering on them in the UI keeps the children
         # (a filter on the parent's params alone drops them).
         self.trial_tags: dict[str, str] = {}
-        self._pending: queue.Queue | None = None  # trial records the writer thread logs
+        self._writer: TrialWriter | None = None  # logs the trials' runs (trial_runs.py)
         self.write_errors: list[str] = []
 
     def _artifact_location(self, artifact_root: Path) -> str | None:
@@ -169,15 +167,18 @@ class Tracker:
 
         mlflow.start_run(run_id=run_id)  # RUNNING again when it is resumed
         self.parent_id = run_id
+        status = "FINISHED"
         try:
             yield run_id
         except KeyboardInterrupt:
-            mlflow.end_run("KILLED")
+            status = "KILLED"
             raise
         except BaseException:
-            mlflow.end_run("FAILED")
+            status = "FAILED"
             raise
-        mlflow.end_run("FINISHED")
+        finally:
+            self.flush()  # the trials' runs end before their parent
+            mlflow.end_run(status)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Params as given; on a resumed run a param that changed since (MLflow keeps a
@@ -213,31 +214,25 @@ class Tracker:
             self.client, self.experiment_id, self.parent_id, self.trial_tags, record
         )
 
+    def start_trial_writer(self) -> None:
+        """The writer process for `log_trial_soon` (its imports overlap the run's set-up)."""
+        if self._writer is None:
+            self._writer = TrialWriter(
+                self.uri, self.experiment_id, self.parent_id, self.trial_tags
+            )
+
     def log_trial_soon(self, trial: Any, metric: str) -> None:
-        """`log_trial` on a writer thread, so the next trial starts at once (the three
-        SQLite commits take ~40-60 ms, as long as a cheap trial). `flush` waits for them; a
-        trial a kill leaves unwritten is written by the next run's `sync_trials`."""
-        if self._pending is None:
-            self._pending = queue.Queue()
-            threading.Thread(target=self._write_pending, daemon=True).start()
-        self._pending.put(trial_record(trial, metric))
+        """`log_trial` by the writer process (mlengine/trial_runs.py): the next trial starts
+        at once. `flush` waits for them."""
+        self.start_trial_writer()
+        self._writer.put(trial_record(trial, metric))
 
     def flush(self) -> None:
-        """Until every trial handed to `log_trial_soon` has its run."""
-        if self._pending is not None:
-            self._pending.join()
-
-    def _write_pending(self) -> None:
-        while True:
-            record = self._pending.get()
-            try:
-                write_trial_run(
-                    self.client, self.experiment_id, self.parent_id, self.trial_tags, record
-                )
-            except Exception as error:  # noqa: BLE001 - the next run's sync writes it
-                self.write_errors.append(f"trial {record['number']}: {error}")
-            finally:
-                self._pending.task_done()
+        """Until every trial handed to `log_trial_soon` has its run (the writer ends)."""
+        writer, self._writer = self._writer, None
+        problem = writer.close() if writer else None
+        if problem:
+            self.write_errors.append(problem)
 
     def logged_trials(self) -> set[int]:
         """Numbers of the trials that have a nested run under the parent."""

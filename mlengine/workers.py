@@ -108,6 +108,7 @@ def run_worker(job: WorkerJob) -> int:
     )
     tracker = Tracker(conf.tracking.uri, conf.experiment_name, Path(conf.paths.root))
     tracker.parent_id, tracker.trial_tags = job.parent_id, job.trial_tags
+    tracker.start_trial_writer()
     try:
         with threads.shared_by(conf.search.n_jobs):
             return sweep.run_trials(

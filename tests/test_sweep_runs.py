@@ -130,3 +130,16 @@ def test_a_job_failing_in_training_is_listed_with_its_reason(workdir: Path) -> N
     assert len(ok) == 3 and failed["rank"] == "" and failed["model"] == "knn"
     assert "No trial of study" in failed["reason"]
     assert "failed #3 +experiment=broken: No trial of study" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_changed_metric_makes_a_new_study_and_says_so(workdir: Path) -> None:
+    args = ["dataset=wine", "model=logistic_regression", "search.n_trials=2", *FAST]
+    first = run_cli(args, workdir, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = run_cli([*args, "search.metric=f1_macro"], workdir, timeout=300)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "New study mlengine-wine-logistic_regression-" in second.stdout
+    assert "differ from the earlier" in second.stdout
+    parents = _parents(all_runs(workdir))
+    assert len(parents) == 2 and len({p.data.tags["mlengine.study"] for p in parents}) == 2
