@@ -10,7 +10,6 @@ and overshoots by up to K - 1).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import warnings
@@ -24,6 +23,7 @@ import optuna
 from optuna.trial import TrialState
 
 from mlengine.config import MlengineError, SearchConfig
+from mlengine.locks import file_lock
 from mlengine.samplers import make_pruner, make_sampler
 
 # Trials that count toward search.n_trials: every one that ended, whatever its state, and
@@ -64,13 +64,8 @@ def slot(url: str, name: str) -> Iterator[None]:
     if path is None:  # an RDB without a lock we know: counts may overshoot by K - 1
         yield
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(path):
+        yield
 
 
 def storage_url(search: SearchConfig, default_journal: Path) -> str:

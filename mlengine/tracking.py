@@ -80,15 +80,10 @@ def _store_creation_lock(uri: str) -> Iterator[None]:
     if not uri.startswith("sqlite:///"):
         yield
         return
-    import fcntl
+    from mlengine.locks import file_lock
 
-    lock_path = Path(uri.removeprefix("sqlite:///")).with_suffix(".lock")
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with file_lock(Path(uri.removeprefix("sqlite:///")).with_suffix(".lock")):
+        yield
 
 
 class Tracker:
