@@ -14,6 +14,7 @@ import contextlib
 import json
 import subprocess
 import sys
+import tempfile
 from typing import Any
 
 TRIAL_NUMBER_TAG = "optuna.trial_number"
@@ -80,11 +81,14 @@ class TrialWriter:
     """The writer process: `put` returns at once, `close` waits until all are written."""
 
     def __init__(self, uri: str, experiment_id: str, parent_id: str, tags: dict) -> None:
+        # Its messages go to a file, not a pipe: a pipe nobody reads until `close` would
+        # fill, stop the writer, and then block `put`.
+        self.errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by close()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mlengine.trial_runs"],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.errors,
             text=True,
         )
         setup = {"uri": uri, "experiment_id": experiment_id, "parent_id": parent_id}
@@ -97,10 +101,11 @@ class TrialWriter:
         """None when every record was written, else the writer's last error line."""
         with contextlib.suppress(BrokenPipeError):
             self.process.stdin.close()
-        errors = self.process.stderr.read()
-        if self.process.wait() == 0:
-            return None
-        return (errors.strip().splitlines() or [f"exit {self.process.returncode}"])[-1]
+        code = self.process.wait()
+        self.errors.seek(0)
+        lines = self.errors.read().strip().splitlines()
+        self.errors.close()
+        return None if code == 0 else (lines or [f"exit {code}"])[-1]
 
     def _send(self, message: dict) -> None:
         with contextlib.suppress(BrokenPipeError):  # it died: close() says why
