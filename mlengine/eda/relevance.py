@@ -4,7 +4,7 @@ only given the others."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -99,10 +99,7 @@ def _relevance(
     binned = {c: col.binned(n_bins, 64, 5) for c, col in enc.items()}
     results = {c: score(*b) for c, b in binned.items()}
     names = list(binned)
-    probes = []
-    for _ in range(settings.n_probes):
-        xc, kx = binned[names[int(rng.integers(len(names)))]]
-        probes.append(score(rng.permutation(xc), kx)[0])
+    probes = _probe_scores(binned, names, score, settings.n_probes, rng)
     floor = max(probes) if probes else 0.0
     alpha = settings.relevance_alpha / max(len(names), 1)
     ranked = sorted(names, key=lambda c: (-results[c][0], results[c][1]))
@@ -155,13 +152,19 @@ def _conditional_relevance(
         xc, kx = enc[r.column].binned(n_bins, 64, 5)
         binned[r.column] = (xc[run.rows], kx)
     names = list(binned)
-    probes = []
-    for _ in range(settings.n_probes):
-        xc, kx = binned[names[int(rng.integers(len(names)))]]
-        probes.append(score(rng.permutation(xc), kx)[0])
+    probes = _probe_scores(binned, names, score, settings.n_probes, rng)
     floor = max(probes) if probes else 0.0
     alpha = settings.relevance_alpha / len(names)
     for r in cands:
         sc, p = score(*binned[r.column])
         if p < alpha and sc > floor:
             r.verdict, r.conditional = "weak", True
+
+
+def _probe_scores(binned: dict, names: list, score: Any, n_probes: int, rng: Any) -> list:
+    """Scores of `n_probes` shuffled copies of random columns: what chance reaches."""
+    probes = []
+    for _ in range(n_probes):
+        xc, kx = binned[names[int(rng.integers(len(names)))]]
+        probes.append(score(rng.permutation(xc), kx)[0])
+    return probes
