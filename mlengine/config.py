@@ -408,10 +408,15 @@ class EdaConfig:
 class ExportConfig:
     enabled: bool = True
     name: str = "model"  # folder under the run's output dir; a plain name, no path
-    onnx: bool = True  # also write NAME.onnx (checked, with size and latency) where it converts
+    # also write NAME_onnx/, the ONNX form as an MLflow model, where the pipeline converts
+    # and it answers the holdout rows like the pipeline (then it is the served form)
+    onnx: bool = True
     # all: the exported model is refit on training + holdout rows (the holdout metrics are
     # the train-split model's); train: the train-split model itself is exported.
     refit: str = "all"
+    # register the served form under this name in MLflow's model registry; the alias
+    # `champion` moves to it only when its holdout score beats the champion's (same data)
+    registered_model: str | None = None
 
     def __post_init__(self) -> None:
         _check(self.refit in ("all", "train"), "export.refit", "must be all or train")

@@ -8,14 +8,14 @@ C parser as the fallback for files Arrow refuses; Parquet through pandas/Arrow.
 Typing policy: each column gets one kind (numeric, boolean, categorical, datetime, text, id),
 decided on its values; `dataset.column_types.COLUMN=KIND` overrides it.
 - Text cells are trimmed; "", "?", "NA", "n/a", "null", "-" and the other markers in
-  `mlengine.coerce.MISSING_MARKERS` are missing values.
+  `mlengine.serving.coerce.MISSING_MARKERS` are missing values.
 - numeric: numbers, and text where at least 95% of the present values read as numbers
   ("1,234", "12%", "$5", "1e3"); the rest become missing. Stored as float64 (so a missing
   value fits anywhere, in training and in serving); inf becomes missing in the pipeline.
 - boolean: bool columns, 0/1 numbers, and true/false, yes/no, y/n, t/f text (stored 1/0).
 - categorical: other text, and whole numbers with at most 10 distinct values (codes).
 - datetime: datetimes, and text where 95% parses as ISO 8601 or the day/month/year
-  spellings in `mlengine.coerce.DATE_FORMATS` (a column may mix formats).
+  spellings in `mlengine.serving.coerce.DATE_FORMATS` (a column may mix formats).
 - text: free text: 3+ words per value on average and many distinct values.
 - id: unique per row and either whole numbers counting up (or with an id-like name), or
   short strings without spaces (hash-like). Never a feature.
@@ -50,9 +50,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlengine import coerce
 from mlengine.config import DatasetConfig, MlengineError, no_frame_error
-from mlengine.schema import TableSchema, build_schema
+from mlengine.serving import coerce
+from mlengine.serving.schema import TableSchema, build_schema
 
 log = logging.getLogger("mlengine")
 
@@ -169,7 +169,7 @@ def load_dataset(cfg: DatasetConfig, frame: pd.DataFrame | None = None) -> Datas
 def _schema(
     ds: Dataset, cfg: DatasetConfig, target: str, arrived: dict[str, str], typed: dict
 ) -> TableSchema:
-    """The loader's decisions about every column, in one description (mlengine.schema)."""
+    """The loader's decisions about every column, in one description (mlengine.serving.schema)."""
     roles = {}
     for column, why in ds.drop_columns.items():
         role = (

@@ -26,9 +26,7 @@ BASE_REQUIREMENTS = ("scikit-learn", "numpy", "pandas", "scipy", "skops")
 class ExportResult:
     path: Path  # the MLflow model folder in the run's output dir
     model_uri: str  # where MLflow's tracking store keeps it (models:/<id>)
-    onnx_path: Path | None = None  # model.onnx beside it, when the pipeline converts
-    onnx_reason: str | None = None  # why there is no ONNX form
-    onnx_metrics: dict[str, float] = field(default_factory=dict)  # size, latency, parity
+    signature: Any = field(default=None, repr=False)  # its MLflow signature
 
 
 # The one package of sklearn's tree that imports torch (see `import_skops`).
@@ -79,7 +77,7 @@ def safe_child(folder: Path, name: str) -> Path:
 
 
 def serving_signature(
-    X_sample: pd.DataFrame, predictions: Any, optional: list[str] | tuple = ()
+    X_sample: pd.DataFrame, predictions: Any, optional: list[str] | tuple = (), task: str = ""
 ) -> Any:
     """Every input column required by name, of MLflow's `Any` type; the table's columns
     the model does not use (IDs, constants) are optional, so a row read from the user's
@@ -91,15 +89,24 @@ def serving_signature(
     for `long`, so typed columns would refuse the user's own file; the pipeline's cleaners
     (`mlengine.transformers`) read any of these as the loader did. A missing column is
     still refused by name before the model runs.
+
+    A classifier takes `params={"predict_method": "predict_proba"}` for probabilities (both
+    forms: MLflow's sklearn flavour and `mlengine.serving.onnx_model` read it).
     """
     from mlflow.models import ModelSignature, infer_signature
-    from mlflow.types.schema import AnyType, ColSpec, Schema
+    from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 
     inputs = Schema(
         [ColSpec(AnyType(), str(column)) for column in X_sample.columns]
         + [ColSpec(AnyType(), str(column), required=False) for column in optional]
     )
-    return ModelSignature(inputs=inputs, outputs=infer_signature(X_sample, predictions).outputs)
+    params = (
+        ParamSchema([ParamSpec("predict_method", "string", "predict")])
+        if task == "classification"
+        else None
+    )
+    outputs = infer_signature(X_sample, predictions).outputs
+    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
 
 
 def export_model(
@@ -109,19 +116,20 @@ def export_model(
     name: str,
     unused_columns: list[str] | tuple = (),
     schema: Any = None,
+    task: str = "",
 ) -> ExportResult:
     """Save the pipeline under out_dir/name and log it to the active MLflow run.
 
     `unused_columns`: the table's columns the model ignores, optional in its signature.
-    `schema` (mlengine.schema.TableSchema): saved as schema.json in the model folder and
-    in the logged model's metadata, so a server can tell what each input column is.
+    `schema` (mlengine.serving.schema.TableSchema): saved as schema.json in the model
+    folder and in the logged model's metadata, so a server can tell what each input is.
     """
     skops_io = import_skops()
     import mlflow
 
     path = safe_child(out_dir, name)
     example = X_sample.head(5)
-    signature = serving_signature(example, pipeline.predict(example), unused_columns)
+    signature = serving_signature(example, pipeline.predict(example), unused_columns, task)
     trusted = skops_io.get_untrusted_types(data=skops_io.dumps(pipeline))
     modules = {t.split(".")[0] for t in trusted}
     options: dict[str, Any] = {
@@ -137,35 +145,4 @@ def export_model(
     if schema is not None:
         schema.write(path)
     info = mlflow.sklearn.log_model(pipeline, name=name, **options)
-    return ExportResult(path=path, model_uri=info.model_uri)
-
-
-def export_onnx(
-    pipeline: Any,
-    X_sample: pd.DataFrame,
-    task: str,
-    out_dir: Path,
-    name: str,
-    schema: Any = None,
-) -> ExportResult:
-    """model.onnx, checked against the pipeline on training rows, with size and latency.
-
-    The ONNX form is an extra: an unconvertible pipeline gives a reason, never an error.
-    `schema` (mlengine.schema.TableSchema): the model's inputs must agree with it.
-    """
-    from mlengine.onnx import convert_pipeline, measure_latency
-
-    sample = X_sample.sample(min(len(X_sample), 500), random_state=0)
-    converted = convert_pipeline(pipeline, sample, task, schema)
-    if converted.model is None:
-        return ExportResult(Path(), "", onnx_reason=converted.reason)
-    path = safe_child(out_dir, f"{name}.onnx")
-    path.write_bytes(converted.model.SerializeToString())
-    latency = measure_latency(pipeline, converted.model, sample.head(200), repeats=30)
-    metrics = {
-        k if k.startswith(("native_", "onnx_")) else f"onnx_{k}": v for k, v in latency.items()
-    }
-    metrics["onnx_max_abs_diff"] = converted.max_abs_diff or 0.0
-    if converted.label_agreement is not None:
-        metrics["onnx_label_agreement"] = converted.label_agreement
-    return ExportResult(Path(), "", onnx_path=path, onnx_metrics=metrics)
+    return ExportResult(path=path, model_uri=info.model_uri, signature=signature)

@@ -41,11 +41,14 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
     model_path: Path | None = None
     model_uri: str | None = None
-    onnx_path: Path | None = None
+    onnx_path: Path | None = None  # the ONNX MLflow model folder, where it passed parity
     onnx_reason: str | None = None
+    served_path: Path | None = None  # the form to serve: ONNX where it passed, else native
+    registration: dict[str, Any] | None = None  # export.registered_model: version, champion
     dropped_columns: list[str] = field(default_factory=list)
     eda: dict[str, Any] | None = None
     pipeline: Any = field(default=None, repr=False)  # the fitted, exported Pipeline
+    delivery: Any = field(default=None, repr=False)  # mlengine.delivery.Delivery
 
     def one_line(self) -> str:
         holdout = ", ".join(f"{k}={v:.4f}" for k, v in self.holdout.items())
@@ -64,7 +67,11 @@ class RunResult:
         }
 
     def to_json(self) -> str:
-        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "pipeline"}
+        values = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in ("pipeline", "delivery")
+        }
         return json.dumps(values, default=str, indent=2)
 
 
@@ -447,7 +454,7 @@ def _sweep_refit_export(
     )
     if conf.export.enabled:
         with budget.stage("export"):
-            _export(conf, result, X_train, ds.task, tracker, schema)
+            _export(conf, result, X_train, X_test, ds, tracker, schema)
     return result
 
 
@@ -616,35 +623,95 @@ def _sweep(
 def _export(
     conf: Config,
     result: RunResult,
-    X_sample: pd.DataFrame,
-    task: str,
+    X_train: pd.DataFrame,
+    X_holdout: pd.DataFrame,
+    ds: Any,
     tracker: Any,
     schema: Any,
 ) -> None:
-    from mlengine.export import export_model, export_onnx
+    from mlengine.delivery import deliver
+    from mlengine.metrics import METRICS
+    from mlengine.model_card import build_card, write_card
 
-    exported = export_model(
+    delivery = deliver(
         result.pipeline,
-        X_sample,
+        X_train,
+        X_holdout,
+        ds.task,
         result.output_dir,
         conf.export.name,
-        unused_columns=result.dropped_columns,
         schema=schema,
+        unused_columns=result.dropped_columns,
+        onnx=conf.export.onnx,
     )
-    result.model_path, result.model_uri = exported.path, exported.model_uri
-    tracker.set_tags({"mlengine.model_path": str(exported.path)})
-    if not conf.export.onnx:
-        return
-    onnx = export_onnx(
-        result.pipeline, X_sample, task, result.output_dir, conf.export.name, schema=schema
+    result.delivery = delivery
+    native, onnx, served = delivery.form("native"), delivery.form("onnx"), delivery.served
+    result.model_path, result.model_uri = native.path, native.model_uri
+    result.onnx_path = onnx.path if onnx else None
+    result.onnx_reason = delivery.onnx_reason
+    result.served_path = served.path
+    tracker.set_tags(
+        {"mlengine.model_path": str(native.path), "mlengine.served_path": str(served.path)}
+        | ({"mlengine.onnx_reason": delivery.onnx_reason} if delivery.onnx_reason else {})
     )
-    result.onnx_path, result.onnx_reason = onnx.onnx_path, onnx.onnx_reason
-    if onnx.onnx_path:
-        tracker.log_artifact(onnx.onnx_path, "onnx")
-        tracker.log_metrics(onnx.onnx_metrics)
-    else:
-        log.warning("No ONNX form: %s", onnx.onnx_reason)
-        tracker.set_tags({"mlengine.onnx_reason": onnx.onnx_reason or ""})
+    if delivery.onnx_reason and conf.export.onnx:
+        log.warning("No ONNX form: %s", delivery.onnx_reason)
+    tracker.log_metrics(_form_metrics(delivery))
+    if conf.export.registered_model:
+        from mlengine.registry import register
+
+        registration = register(
+            served.model_uri,
+            conf.export.registered_model,
+            run_id=tracker.parent_id,
+            metric=result.metric,
+            score=result.holdout.get(result.metric, float("nan")),
+            direction=METRICS[result.metric].direction,
+            fingerprint=ds.fingerprint,
+        )
+        result.registration = vars(registration)
+        tracker.set_tags({"mlengine.registered_version": registration.version})
+        print(
+            f"Registered {registration.name} v{registration.version}"
+            f"{' as champion' if registration.promoted else ''}: {registration.reason}"
+        )
+    card = build_card(
+        task=ds.task,
+        fingerprint=ds.fingerprint,
+        schema=schema,
+        metric=result.metric,
+        family=result.family,
+        best_params=result.best_params,
+        cv={result.metric: result.cv_score, f"{result.metric}_std": result.cv_std},
+        holdout=result.holdout,
+        delivery=delivery,
+        registration=result.registration,
+        run_id=tracker.parent_id,
+    )
+    for form in delivery.forms:
+        paths = write_card(card, form.path)
+    for path in paths:
+        tracker.log_artifact(path, "model_card")
+
+
+def _form_metrics(delivery: Any) -> dict[str, float]:
+    """Per form: size and serving-environment MB, 1-row and 1,000-row latency; parity."""
+    metrics: dict[str, float] = {}
+    for form in delivery.forms:
+        metrics |= {
+            f"{form.kind}_size_mb": form.size_bytes / 1e6,
+            f"{form.kind}_serving_env_mb": form.serving_env_bytes / 1e6,
+            f"{form.kind}_1row_ms": form.latency_1row_ms,
+            f"{form.kind}_1000rows_ms": form.latency_1000rows_ms,
+        }
+        if form.parity:
+            metrics |= {
+                f"{form.kind}_parity_max_abs_diff": form.parity["max_abs_diff"],
+                f"{form.kind}_parity_rows_within_tol": form.parity["rows_within_tol"],
+            }
+            if form.parity["label_agreement"] is not None:
+                metrics[f"{form.kind}_parity_label_agreement"] = form.parity["label_agreement"]
+    return metrics
 
 
 def _print_summary(result: RunResult, uri: str, budget: Budget) -> None:
@@ -671,10 +738,11 @@ def _print_summary(result: RunResult, uri: str, budget: Budget) -> None:
             else f"Exported model: the train-split model ({result.n_rows_fit} rows)"
         )
         lines.append(f"Model: {result.model_path}  (MLflow: {result.model_uri})")
-        lines.append(f"Serve: mlflow models serve -m {result.model_path} --env-manager local")
     if result.onnx_path:
-        lines.append(f"ONNX: {result.onnx_path}")
+        lines.append(f"ONNX model: {result.onnx_path}  (passed parity on the holdout rows)")
     elif result.onnx_reason:
         lines.append(f"No ONNX form: {result.onnx_reason}")
+    if result.served_path:
+        lines.append(f"Serve: mlflow models serve -m {result.served_path} --env-manager local")
     lines.append(f"Compare runs: mlflow ui --backend-store-uri {uri}")
     print("\n".join(lines), file=sys.stdout, flush=True)

@@ -1,6 +1,6 @@
 """scikit-learn transformers that the stock ones do not cover, for the exported pipeline.
 
-Each cleaner reads raw values the way the loader does (`mlengine.coerce`), so the served
+Each cleaner reads raw values the way the loader does (`mlengine.serving.coerce`), so the served
 model accepts the columns a user has: "1,234" and 1234.0 are the same number, "yes" and
 True the same boolean, a date as text or as a datetime the same date. They are
 module-level classes with plain fitted attributes (lists, dicts, strings), so skops can
@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from mlengine import coerce
+from mlengine.serving import coerce
 
 DATE_PARTS = ("year", "month", "day", "weekday", "hour")
 

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -180,11 +181,43 @@ def post_json(url: str, body: bytes) -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
-@contextlib.contextmanager
-def scoring_server(model_path: Path) -> Iterator[str]:
-    """`mlflow models serve` on a free loopback port; yields its URL, stops its process group."""
-    port = free_port()
+# A sitecustomize.py that makes packages unimportable in every process it reaches.
+_BLOCKER = """
+import sys
+
+BLOCKED = {blocked!r}
+
+
+class Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{{name}} is not installed on this server")
+        return None
+
+
+sys.meta_path.insert(0, Blocker())
+"""
+
+
+def blocking_env(blocked: tuple[str, ...] = ()) -> dict[str, str]:
+    """This environment, the venv's bin on PATH, and `blocked` packages unimportable."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    if blocked:
+        site = Path(tempfile.mkdtemp(prefix="blocked-site-"))
+        (site / "sitecustomize.py").write_text(_BLOCKER.format(blocked=set(blocked)))
+        env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")])
+    return env
+
+
+@contextlib.contextmanager
+def scoring_server(model_path: Path, blocked: tuple[str, ...] = ()) -> Iterator[str]:
+    """`mlflow models serve` on a free loopback port; yields its URL, stops its process group.
+
+    `blocked`: top-level packages the server (and its workers) cannot import, as on a
+    machine where they are not installed.
+    """
+    port = free_port()
+    env = blocking_env(blocked)
     server = subprocess.Popen(
         [
             sys.executable,

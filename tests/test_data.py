@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlengine import coerce
 from mlengine.config import ConfigError, DatasetConfig
 from mlengine.data import (
     DataError,
@@ -23,6 +22,7 @@ from mlengine.data import (
     read_table,
     type_columns,
 )
+from mlengine.serving import coerce
 from tests.helpers import (
     EXPECTED_DROPS,
     EXPECTED_KINDS,

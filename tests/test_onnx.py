@@ -40,7 +40,7 @@ from mlengine.onnx import (
     onnx_feed,
     to_onnx,
 )
-from mlengine.onnx.feed import as_strings
+from mlengine.serving.feed import as_strings
 
 TYPES = {
     "age": "numeric",
@@ -385,7 +385,7 @@ def test_date_parts_are_exact_over_two_centuries() -> None:
 
 
 def test_category_fast_path_matches_the_cleaner() -> None:
-    from mlengine.coerce import to_categories
+    from mlengine.serving.coerce import to_categories
 
     values = [
         "a",

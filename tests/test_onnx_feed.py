@@ -1,4 +1,4 @@
-"""The serving-time feed (`mlengine.onnx.feed`): needs numpy and pandas only, reads the model
+"""The serving-time feed (`mlengine.serving.feed`): needs numpy and pandas only, reads the model
 from an ONNX Runtime session as from the ONNX proto, agrees with the table schema (or says
 which column does not), and its one private pandas call is pinned against the public path.
 """
@@ -22,8 +22,8 @@ import mlengine
 from mlengine.config import FeaturesConfig, ModelConfig
 from mlengine.features import build_preprocessor
 from mlengine.onnx import OnnxFeed, convert_pipeline, make_session, onnx_feed, to_onnx
-from mlengine.onnx.feed import column_values
-from mlengine.schema import ColumnSchema, TableSchema
+from mlengine.serving.feed import column_values
+from mlengine.serving.schema import ColumnSchema, TableSchema
 
 TYPES = {"age": "numeric", "member": "boolean", "city": "categorical", "joined": "datetime"}
 
@@ -113,7 +113,7 @@ def test_the_feed_needs_neither_onnx_nor_the_training_stack(
         import onnxruntime as ort
         import pandas as pd
 
-        from mlengine.onnx.feed import OnnxFeed
+        from mlengine.serving.feed import OnnxFeed
 
         folder = {str(tmp_path)!r}
         session = ort.InferenceSession(folder + "/model.onnx", providers=["CPUExecutionProvider"])

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from mlengine.data import load_dataset
-from mlengine.schema import SCHEMA_FILE, TableSchema
+from mlengine.serving.schema import SCHEMA_FILE, TableSchema
 from tests.helpers import frame_cfg, messy_frame
 
 
@@ -81,6 +81,10 @@ def test_a_forced_kind_reaches_eda_features_the_model_and_onnx(workdir: Path, fo
     assert {c["name"]: c["kind"] for c in logged["columns"]}["grade"] == kind
     run_schema = MlflowClient().download_artifacts(result.run_id, SCHEMA_FILE, str(workdir))
     assert TableSchema.read(Path(run_schema)) == saved
-    (onnx_input,) = [i for i in onnx.load(result.onnx_path).graph.input if i.name == "grade"]
+    (onnx_input,) = [
+        i
+        for i in onnx.load(result.onnx_path / "artifacts" / "model.onnx").graph.input
+        if i.name == "grade"
+    ]
     elem = onnx_input.type.tensor_type.elem_type
     assert (elem == onnx.TensorProto.STRING) == forced

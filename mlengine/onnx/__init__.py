@@ -16,7 +16,7 @@ with the column:
 
 The messy-cell parsing the pipeline's cleaners do ("1,234", "12%", " n/a ", "yes",
 "04/03/2021") cannot be written in ONNX operators, so the feed (`OnnxFeed`, `onnx_feed`)
-does it at the boundary with the very functions the cleaners call (`mlengine.coerce`); the
+does it at the boundary with the very functions the cleaners call (`mlengine.serving.coerce`); the
 recipe per column is stored in the model's metadata (`mlengine.feed`), and checked against
 the table schema (schema.json beside the exported model) when one is given. Clients that
 build the feed themselves send already-typed values; the graph still maps the common
@@ -36,7 +36,7 @@ Modules, one job each:
   XGBoost and the PyTorch MLP;
 - `parity`: the converted model against the pipeline (predictions, latency).
 
-Names are imported on first use, so `import mlengine.onnx.feed` loads no converter.
+Names are imported on first use, so `import mlengine.serving.feed` loads no converter.
 """
 
 from __future__ import annotations
@@ -45,31 +45,34 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "FEED_METADATA_KEY": "feed",
-    "MISSING_STRING": "feed",
-    "FeedInput": "feed",
-    "OnnxFeed": "feed",
-    "onnx_feed": "feed",
-    "read_schema": "feed",
-    "LABEL_TIE_TOL": "convert",
-    "TARGET_OPSET": "convert",
-    "convert_pipeline": "convert",
-    "input_recipes": "convert",
-    "to_onnx": "convert",
-    "unsupported_step": "steps",
-    "MIN_LABEL_AGREEMENT": "parity",
-    "MIN_ROWS_WITHIN_TOL": "parity",
-    "PROBA_ATOL": "parity",
-    "REGRESSION_RTOL": "parity",
-    "OnnxExport": "parity",
-    "check_parity": "parity",
-    "make_session": "parity",
-    "measure_latency": "parity",
+    "FEED_METADATA_KEY": "mlengine.serving.feed",
+    "MISSING_STRING": "mlengine.serving.feed",
+    "FeedInput": "mlengine.serving.feed",
+    "OnnxFeed": "mlengine.serving.feed",
+    "onnx_feed": "mlengine.serving.feed",
+    "read_schema": "mlengine.serving.feed",
+    "LABEL_TIE_TOL": ".convert",
+    "TARGET_OPSET": ".convert",
+    "convert_pipeline": ".convert",
+    "input_recipes": ".convert",
+    "to_onnx": ".convert",
+    "unsupported_step": ".steps",
+    "MIN_LABEL_AGREEMENT": ".parity",
+    "MIN_ROWS_WITHIN_TOL": ".parity",
+    "PROBA_ATOL": ".parity",
+    "REGRESSION_RTOL": ".parity",
+    "OnnxExport": ".parity",
+    "Parity": ".parity",
+    "check_parity": ".parity",
+    "compare_predictions": ".parity",
+    "make_session": ".parity",
+    "measure_latency": ".parity",
+    "median_ms": ".parity",
 }
 __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        return getattr(importlib.import_module(f"mlengine.onnx.{_EXPORTS[name]}"), name)
+        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
     raise AttributeError(f"module 'mlengine.onnx' has no attribute {name!r}")

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mlengine.onnx.feed import FEED_METADATA_KEY, SCHEMA_READINGS, TENSOR_OF_KIND, OnnxFeed
 from mlengine.onnx.parity import OnnxExport, check_parity
 from mlengine.onnx.steps import first_steps, unsupported_step
+from mlengine.serving.feed import FEED_METADATA_KEY, SCHEMA_READINGS, TENSOR_OF_KIND, OnnxFeed
 
 if TYPE_CHECKING:
     import onnx
 
-    from mlengine.schema import TableSchema
+    from mlengine.serving.schema import TableSchema
 
 log = logging.getLogger("mlengine")
 

@@ -2,7 +2,7 @@
 mlengine adds (its transformers, XGBoost, the PyTorch MLP).
 
 The cleaners' text parsing ("1,234", "yes", " n/a ") cannot be written in ONNX operators:
-the feed (`mlengine.onnx.feed`) does it before the graph with the cleaners' own functions,
+the feed (`mlengine.serving.feed`) does it before the graph with the cleaners' own functions,
 so in the graph a cleaner only maps what typed values still carry (infinities, missing
 markers of string columns). Dates arrive as seconds since 1970 and the graph derives their
 calendar parts.
@@ -20,7 +20,7 @@ from skl2onnx import get_model_alias, update_registered_converter
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
 from mlengine.onnx import ops
-from mlengine.onnx.feed import MISSING_STRING
+from mlengine.serving.feed import MISSING_STRING
 
 _registered = False
 _register_lock = threading.Lock()
@@ -76,7 +76,7 @@ def _same_shape_string(operator: Any) -> None:
 
 def _convert_numeric(scope: Any, operator: Any, container: Any) -> None:
     """NumericCleaner / BooleanCleaner on typed floats: +-inf -> NaN (the text parsing is
-    the feed's, with the same `mlengine.coerce` functions)."""
+    the feed's, with the same `mlengine.serving.coerce` functions)."""
     x = ops.cast_to(
         scope,
         container,
@@ -90,7 +90,7 @@ def _convert_numeric(scope: Any, operator: Any, container: Any) -> None:
 
 
 def _missing_markers() -> list[str]:
-    from mlengine.coerce import MISSING_MARKERS
+    from mlengine.serving.coerce import MISSING_MARKERS
 
     spellings = {f(m) for m in MISSING_MARKERS for f in (str, str.upper, str.title)}
     return sorted(spellings | {"NaN", "NaT", "#N/A"})

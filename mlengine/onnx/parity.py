@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from mlengine.onnx.feed import OnnxFeed
+from mlengine.serving.feed import OnnxFeed
 
 if TYPE_CHECKING:
     import onnx
@@ -39,6 +39,31 @@ class OnnxExport:
     label_agreement: float | None  # classifier: share of identical predicted labels
 
 
+@dataclass
+class Parity:
+    """A served form's predictions against the native pipeline's on the same rows."""
+
+    rows: int
+    max_abs_diff: float  # probabilities (classifier) or predictions (regressor)
+    rows_within_tol: float  # share of rows within PROBA_ATOL / REGRESSION_RTOL
+    label_agreement: float | None  # classifier: share of identical labels
+    reason: str | None  # why it fails the thresholds stated at the top; None: it passes
+
+    @property
+    def passed(self) -> bool:
+        return self.reason is None
+
+    def thresholds(self) -> dict[str, float]:
+        """The stated tolerances this result was judged by."""
+        if self.label_agreement is None:
+            return {"min_rows_within_tol": MIN_ROWS_WITHIN_TOL, "regression_rtol": REGRESSION_RTOL}
+        return {
+            "min_label_agreement": MIN_LABEL_AGREEMENT,
+            "min_rows_within_tol": MIN_ROWS_WITHIN_TOL,
+            "proba_atol": PROBA_ATOL,
+        }
+
+
 def check_parity(
     pipeline: Any,
     model: onnx.ModelProto,
@@ -52,6 +77,15 @@ def check_parity(
     """
     session = make_session(model)
     outputs = session.run(None, (feed or OnnxFeed.of(model))(X))
+    parity = compare_predictions(pipeline, X, task, outputs)
+    return OnnxExport(
+        model if parity.passed else None, parity.reason, parity.max_abs_diff, parity.label_agreement
+    )
+
+
+def compare_predictions(pipeline: Any, X: pd.DataFrame, task: str, outputs: Sequence) -> Parity:
+    """`outputs` (classifier: labels, probabilities in `classes_` order; regressor:
+    predictions) against the pipeline's own on X."""
     if task == "classification":
         labels = np.asarray(pipeline.predict(X), dtype=object)
         onnx_labels = np.asarray(outputs[0], dtype=object).ravel()
@@ -61,27 +95,22 @@ def check_parity(
         row_diff = np.max(np.abs(proba - onnx_proba), axis=1)
         max_diff = float(np.max(row_diff))
         within = float(np.mean(row_diff <= PROBA_ATOL))
+        reason = None
         if agreement < MIN_LABEL_AGREEMENT:
             shown = next(i for i in range(len(labels)) if labels[i] != onnx_labels[i])
-            return OnnxExport(
-                None,
+            reason = (
                 f"ONNX labels agree with the pipeline on only "
                 f"{agreement:.1%} of {len(X)} sample rows (need "
                 f"{MIN_LABEL_AGREEMENT:.0%}; e.g. {labels[shown]!r} vs "
-                f"{onnx_labels[shown]!r})",
-                max_diff,
-                agreement,
+                f"{onnx_labels[shown]!r})"
             )
-        if within < MIN_ROWS_WITHIN_TOL:
-            return OnnxExport(
-                None,
+        elif within < MIN_ROWS_WITHIN_TOL:
+            reason = (
                 f"ONNX probabilities are within {PROBA_ATOL} of the "
                 f"pipeline's on only {within:.1%} of the sample rows (max "
-                f"difference {max_diff:.3g})",
-                max_diff,
-                agreement,
+                f"difference {max_diff:.3g})"
             )
-        return OnnxExport(model, None, max_diff, agreement)
+        return Parity(len(X), max_diff, within, agreement, reason)
     predictions = np.asarray(pipeline.predict(X), dtype=np.float64).ravel()
     onnx_predictions = np.asarray(outputs[0], dtype=np.float64).ravel()
     diff = np.abs(predictions - onnx_predictions)
@@ -90,16 +119,14 @@ def check_parity(
     spread = float(np.std(predictions)) or max(float(np.max(np.abs(predictions))), 1.0)
     tolerance = REGRESSION_RTOL * spread
     within = float(np.mean(diff <= tolerance))
+    reason = None
     if within < MIN_ROWS_WITHIN_TOL:
-        return OnnxExport(
-            None,
+        reason = (
             f"ONNX predictions are within {tolerance:.3g} "
             f"({REGRESSION_RTOL} x their spread) of the pipeline's on only "
-            f"{within:.1%} of the sample rows (max difference {max_diff:.3g})",
-            max_diff,
-            None,
+            f"{within:.1%} of the sample rows (max difference {max_diff:.3g})"
         )
-    return OnnxExport(model, None, max_diff, None)
+    return Parity(len(X), max_diff, within, None, reason)
 
 
 def make_session(onnx_model: onnx.ModelProto, threads: int = 1) -> onnxruntime.InferenceSession:
@@ -137,15 +164,15 @@ def measure_latency(
     row_feed = feed(row)
     return {
         "size_bytes": onnx_model.ByteSize(),
-        "native_1row_ms": _median_ms(lambda: pipeline.predict(row), repeats),
-        "onnx_1row_ms": _median_ms(lambda: onnx_predict(row), repeats),
-        "onnx_session_1row_ms": _median_ms(lambda: session.run(None, row_feed), repeats),
-        "native_batch_ms": _median_ms(lambda: pipeline.predict(X_sample), batch_repeats),
-        "onnx_batch_ms": _median_ms(lambda: onnx_predict(X_sample), batch_repeats),
+        "native_1row_ms": median_ms(lambda: pipeline.predict(row), repeats),
+        "onnx_1row_ms": median_ms(lambda: onnx_predict(row), repeats),
+        "onnx_session_1row_ms": median_ms(lambda: session.run(None, row_feed), repeats),
+        "native_batch_ms": median_ms(lambda: pipeline.predict(X_sample), batch_repeats),
+        "onnx_batch_ms": median_ms(lambda: onnx_predict(X_sample), batch_repeats),
     }
 
 
-def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
+def median_ms(fn: Callable[[], Any], repeats: int) -> float:
     for _ in range(min(3, repeats)):  # warm-up: first calls allocate and cache
         fn()
     times = []

@@ -27,7 +27,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
 from mlengine.onnx import ops
-from mlengine.onnx.feed import MISSING_STRING
+from mlengine.serving.feed import MISSING_STRING
 
 _UNSEEN = "\x00mlengine-unseen\x00"  # a category no encoder has seen, to probe its mapping
 

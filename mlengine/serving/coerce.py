@@ -353,7 +353,7 @@ def to_dates(values: pd.Series, formats: Sequence[str]) -> pd.Series:
     unparsable values; text is read with `formats` (the loader's, see `detect_date_formats`).
 
     What `transformers.DatetimeFeatures` reads in training and serving, and what the ONNX
-    feed (`mlengine.onnx.feed`) sends the graph.
+    feed (`mlengine.serving.feed`) sends the graph.
     """
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         return naive_datetimes(values)

@@ -2,18 +2,18 @@
 
 The messy-cell parsing the pipeline's cleaners do ("1,234", "12%", " n/a ", "yes",
 "04/03/2021") cannot be written in ONNX operators, so the feed does it at the boundary with
-the very functions the cleaners call (`mlengine.coerce`). How each input reads its raw
+the very functions the cleaners call (`mlengine.serving.coerce`). How each input reads its raw
 column (its recipe: the column, its kind, date formats, extra missing markers) is stored in
 the model's metadata under FEED_METADATA_KEY by `mlengine.onnx.convert`.
 
-This module needs numpy and pandas only (and `mlengine.coerce`, `mlengine.schema`, which
+This module needs numpy and pandas only (and its siblings `coerce` and `schema`, which
 need nothing more): a server running the model in ONNX Runtime builds its inputs without
 skl2onnx, onnx, scikit-learn, xgboost or torch installed (tested in a process where they
 cannot be imported). `OnnxFeed.of` takes an `onnx.ModelProto` or an
 `onnxruntime.InferenceSession`, so the `onnx` package is not needed to read the model either.
 
 With the table schema the run saved (`schema.json` in the model folder, see
-`mlengine.schema`), every input is checked against what the schema says its column is, and
+`mlengine.serving.schema`), every input is checked against what the schema says its column is, and
 an input the model's metadata says nothing about is read as the schema says.
 """
 
@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlengine import coerce
-from mlengine.schema import SCHEMA_FILE, TableSchema
+from . import coerce
+from .schema import SCHEMA_FILE, TableSchema
 
 MISSING_STRING = ""  # how a missing category travels in a string tensor
 FEED_METADATA_KEY = "mlengine.feed"  # input -> how the feed reads its column (JSON)
