@@ -159,6 +159,33 @@ def messy_frame(n: int = 1200, seed: int = 0, n_texts: int | None = None) -> pd.
     return frame
 
 
+def write_customers_csv(path: Path, marker: str, n: int = 300) -> None:
+    """A customers table as a user's CSV: integer, float-with-NaN, boolean, categorical (with
+    `marker`, the user's own missing marker), date-text and "52,340"-text columns; an ID."""
+    rng = np.random.default_rng(3)
+    year = rng.integers(1990, 2024, n)
+    income = rng.normal(50_000, 15_000, n).round(0)
+    city = rng.choice(["paris", "lyon", "nice", marker], n, p=[0.3, 0.3, 0.3, 0.1])
+    member = rng.random(n) < 0.5
+    score = rng.normal(size=n)
+    score[::9] = np.nan
+    signup = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D")
+    risk = (income > 52_000).astype(int) + (city == "paris") + (year > 2010) + member
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.arange(n) + 1000,  # ID-like: not a feature, optional input
+            "year": year,
+            "score": score,
+            "member": member,
+            "city": city,
+            "signup": signup.strftime("%d/%m/%Y"),
+            "income": [f"{v:,.0f}" for v in income],  # "52,340": text the loader parses
+            "label": np.where(risk >= 2, "high", "low"),
+        }
+    )
+    frame.to_csv(path, index=False)
+
+
 def frame_cfg(**kwargs) -> DatasetConfig:
     defaults = {"name": "t", "source": "dataframe", "target": "churn"}
     return DatasetConfig(**{**defaults, **kwargs})
@@ -210,7 +237,7 @@ def blocking_env(blocked: tuple[str, ...] = ()) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def scoring_server(model_path: Path, blocked: tuple[str, ...] = ()) -> Iterator[str]:
+def scoring_server(model_path: Path | str, blocked: tuple[str, ...] = ()) -> Iterator[str]:
     """`mlflow models serve` on a free loopback port; yields its URL, stops its process group.
 
     `blocked`: top-level packages the server (and its workers) cannot import, as on a
@@ -254,5 +281,6 @@ def scoring_server(model_path: Path, blocked: tuple[str, ...] = ()) -> Iterator[
                 time.sleep(0.5)
         yield url
     finally:
-        os.killpg(server.pid, signal.SIGTERM)  # uvicorn workers are children: stop the group
+        with contextlib.suppress(ProcessLookupError):  # a server that failed is gone already
+            os.killpg(server.pid, signal.SIGTERM)  # uvicorn workers are children: stop them
         server.wait(timeout=30)

@@ -17,42 +17,17 @@ import pytest
 
 from mlengine.config import DatasetConfig
 from mlengine.data import load_dataset
-from tests.helpers import post_json, run_cli, scoring_server
+from tests.helpers import post_json, run_cli, scoring_server, write_customers_csv
 
 pytestmark = pytest.mark.slow
 MARKER = "unknown"  # given as dataset.na_values
-
-
-def _write_table(path: Path, n: int = 300) -> None:
-    rng = np.random.default_rng(3)
-    year = rng.integers(1990, 2024, n)
-    income = rng.normal(50_000, 15_000, n).round(0)
-    city = rng.choice(["paris", "lyon", "nice", MARKER], n, p=[0.3, 0.3, 0.3, 0.1])
-    member = rng.random(n) < 0.5
-    score = rng.normal(size=n)
-    score[::9] = np.nan
-    signup = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D")
-    risk = (income > 52_000).astype(int) + (city == "paris") + (year > 2010) + member
-    frame = pd.DataFrame(
-        {
-            "customer_id": np.arange(n) + 1000,  # ID-like: not a feature, optional input
-            "year": year,
-            "score": score,
-            "member": member,
-            "city": city,
-            "signup": signup.strftime("%d/%m/%Y"),
-            "income": [f"{v:,.0f}" for v in income],  # "52,340": text the loader parses
-            "label": np.where(risk >= 2, "high", "low"),
-        }
-    )
-    frame.to_csv(path, index=False)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("raw_rows")
     path = folder / "customers.csv"
-    _write_table(path)
+    write_customers_csv(path, MARKER)
     result = run_cli(
         [
             "dataset=csv",
