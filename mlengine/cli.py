@@ -202,6 +202,11 @@ def hydra_app(cfg: DictConfig) -> Any:
 
     hydra_cfg = HydraConfig.get()
     try:
+        if cfg.get("optimize") is not None:  # +task=optimize: a foreign pipeline, no training
+            from mlengine.optimize import optimize
+
+            optimize(validate(cfg).optimize, Path(hydra_cfg.runtime.output_dir))
+            return None
         # The budget counts from the process start: imports are part of the wait.
         started = process_started() if hydra_cfg.mode == RunMode.RUN else None
         multirun = hydra_cfg.mode == RunMode.MULTIRUN

@@ -431,6 +431,52 @@ class ExportConfig:
 
 
 @dataclass
+class OptimizeConfig:
+    """`mlengine +task=optimize`: a pipeline mlengine did not train, as the lean ONNX model
+    (mlengine/optimize.py). The files are checked here, before any run folder exists."""
+
+    model: str = ""  # an MLflow model folder (sklearn flavour) or a .skops file
+    data: str = ""  # a sample CSV of the pipeline's input rows: parity and latency
+    target: str | None = None  # a column of the sample to drop (the label)
+    allow_pickle: bool = False  # also load .pkl/.pickle/.joblib files (runs their code)
+    out: str | None = None  # folder for model_onnx/ and the report; null: the run folder
+
+    def __post_init__(self) -> None:
+        from pathlib import Path
+
+        from mlengine.optimize import model_format
+
+        _check(
+            bool(self.model),
+            "optimize.model",
+            "names the pipeline to optimise (optimize.model=PATH: an MLflow model folder "
+            "or a .skops file)",
+        )
+        _check(
+            bool(self.data),
+            "optimize.data",
+            "names a sample CSV of the pipeline's input rows (optimize.data=SAMPLE.csv)",
+        )
+        _check(Path(self.data).is_file(), "optimize.data", f"'{self.data}' is not a file")
+        model_format(Path(self.model), self.allow_pickle)
+
+
+@dataclass
+class EvaluationConfig:
+    """The holdout report (mlengine/evaluation.py)."""
+
+    intervals: bool = True  # bootstrap confidence interval of every holdout metric
+    level: float = 0.95
+    resamples: int = 1000  # fewer on large holdouts (bounded work: resamples x rows <= 2M)
+    importance: bool = True  # permutation importance per raw column on the holdout rows
+    plots: bool = True  # confusion matrix, ROC/PR/calibration curves; residual plots
+
+    def __post_init__(self) -> None:
+        _check(0.5 <= self.level < 1.0, "evaluation.level", "must be in [0.5, 1), e.g. 0.95")
+        _check(self.resamples >= 100, "evaluation.resamples", "must be >= 100")
+
+
+@dataclass
 class TrackingConfig:
     uri: str = MISSING
 
@@ -448,10 +494,12 @@ class Config:
     search: SearchConfig = MISSING
     eda: EdaConfig = MISSING
     export: ExportConfig = MISSING
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     seed: int = 42
     experiment_name: str = "mlengine"
+    optimize: OptimizeConfig | None = None  # +task=optimize: the optimiser, not a training run
 
     def __post_init__(self) -> None:
         _check(self.seed >= 0, "seed", "must be >= 0")

@@ -79,7 +79,7 @@ def deliver(
 
     native = export_model(pipeline, X_train, out_dir, name, unused_columns, schema, task)
     batch = X_train.sample(BATCH_ROWS, replace=len(X_train) < BATCH_ROWS, random_state=0)
-    delivery = Delivery([_measured("native", native.path, native.model_uri, batch)])
+    delivery = Delivery([measure_form("native", native.path, native.model_uri, batch)])
     if onnx:
         try:
             form = _onnx_form(pipeline, X_train, X_holdout, task, out_dir, name, schema, native)
@@ -87,7 +87,7 @@ def deliver(
             delivery.onnx_reason = str(refused)
         else:
             path, uri, parity = form
-            delivery.forms.append(_measured("onnx", path, uri, batch, parity))
+            delivery.forms.append(measure_form("onnx", path, uri, batch, parity))
     return delivery
 
 
@@ -128,9 +128,11 @@ def _onnx_form(
     return path, uri, {**asdict(parity), "thresholds": parity.thresholds(), "rows_from": "holdout"}
 
 
-def _measured(
+def measure_form(
     kind: str, path: Path, uri: str, batch: pd.DataFrame, parity: dict | None = None
 ) -> ServedForm:
+    """An MLflow model folder's size, serving-environment size and latency through
+    `mlflow.pyfunc` (1 row, then `batch`), as a server loads and calls it."""
     from mlengine.env_size import folder_bytes, installed_bytes, model_requirements
     from mlengine.onnx.parity import median_ms
     from mlengine.onnx_pyfunc import load_served

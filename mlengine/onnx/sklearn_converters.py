@@ -98,7 +98,9 @@ def _encoder_probe(op: Any) -> tuple[list[np.ndarray], np.ndarray, np.ndarray | 
     probe = np.empty((n + 1, len(categories)), dtype=object)
     for i, known in enumerate(categories):
         values = [v for v in known if not pd.isna(v)] or [_UNSEEN]
-        probe[:n, i] = [values[j % len(values)] for j in range(n)]
+        # Row j holds the feature's j-th category (a missing one too: an encoder fitted on
+        # unimputed columns has one), then known values as filler.
+        probe[:n, i] = [known[j] if j < len(known) else values[j % len(values)] for j in range(n)]
         numeric = all(isinstance(v, (int, float, np.number)) for v in values)
         probe[n, i] = (max(values) + 1.5) if numeric else _UNSEEN
     names = getattr(op, "feature_names_in_", None)
@@ -112,12 +114,18 @@ def _encoder_probe(op: Any) -> tuple[list[np.ndarray], np.ndarray, np.ndarray | 
 
 
 def _category_keys(known: np.ndarray, string_input: bool) -> tuple[np.ndarray, dict[str, Any]]:
-    """The present categories and the LabelEncoder keys attribute for them."""
-    present = np.asarray([not pd.isna(v) for v in known], dtype=bool)
-    keys = known[present]
-    if string_input:
-        return present, {"keys_strings": [str(k) for k in keys]}
-    return present, {"keys_floats": [float(k) for k in keys]}
+    """The categories the graph matches, and the LabelEncoder keys attribute for them.
+
+    A missing category (NaN among the categories of an encoder fitted on unimputed
+    columns) is the feed's "" in a string tensor, unless "" is a category of its own; a
+    float key cannot match NaN (ai.onnx.ml 3, measured), so there it stays unseen.
+    """
+    missing = np.asarray([pd.isna(v) for v in known], dtype=bool)
+    if not string_input:
+        return ~missing, {"keys_floats": [float(k) for k in known[~missing]]}
+    names = np.asarray([MISSING_STRING if pd.isna(k) else str(k) for k in known])
+    present = ~missing if MISSING_STRING in names[~missing] else np.ones_like(missing)
+    return present, {"keys_strings": names[present].tolist()}
 
 
 def one_hot_widths(op: Any) -> list[int]:

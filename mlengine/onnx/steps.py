@@ -99,8 +99,17 @@ def on_columns(columns: list[str] | None) -> str:
 
 def _known_blocker(step: Any) -> str | None:
     """Steps that have a converter in general but not in this configuration."""
+    from sklearn.preprocessing import FunctionTransformer
+
     from mlengine.transformers import NativeCategories, TextTfidf
 
+    if isinstance(step, FunctionTransformer) and step.func is not None:
+        # skl2onnx registers a converter for the class, which then refuses any func.
+        func = getattr(step.func, "__name__", type(step.func).__name__)
+        return (
+            f"(func={func}) runs Python code, which has no ONNX form "
+            "(skl2onnx converts only func=None, the identity)"
+        )
     if isinstance(step, TextTfidf):
         # Measured: skl2onnx's TF-IDF graph splits non-ASCII words ("café" -> "caf"),
         # lowercases only ASCII, and its sublinear_tf differs on repeated words.
