@@ -1,5 +1,8 @@
 """A multirun's leaderboard: every job ranked by its holdout score, then its CV score.
 
+Each job shows its holdout interval (evaluation.level); a job whose interval overlaps the
+leader's is marked "not distinguishable": on that holdout the two cannot be told apart.
+
 Jobs are ranked within their dataset and metric (scores of different tables do not
 compare); failed jobs follow with their reason. The same table goes to the console, to
 leaderboard.csv and leaderboard.md in the sweep folder, and to a sweep-level MLflow run
@@ -21,6 +24,9 @@ COLUMNS = (
     "model",
     "metric",
     "holdout",
+    "holdout_ci_low",
+    "holdout_ci_high",
+    "vs_leader",
     "cv",
     "trials",
     "wall_s",
@@ -48,20 +54,26 @@ def rank(jobs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         )
 
     done = sorted((j for j in jobs if j["status"] == "ok"), key=key)
-    rows, previous, position = [], None, 0
+    rows, previous, position, leader = [], None, 0, {}
     for job in done:
         group = (job["dataset"], job.get("metric", ""))
         position = position + 1 if group == previous else 1
         previous = group
-        rows.append({**job, "rank": position})
+        leader = job if position == 1 else leader
+        rows.append({**job, "rank": position, "vs_leader": _versus(job, leader)})
     failed = sorted((j for j in jobs if j["status"] != "ok"), key=lambda j: j["job"])
     rows += [{**job, "rank": ""} for job in failed]
     return [{c: row.get(c, "") for c in COLUMNS} for row in rows]
 
 
 def console_table(rows: Sequence[dict[str, Any]]) -> str:
-    shown = ("rank", "job", "dataset", "model", "metric", "holdout", "cv", "trials", "wall_s")
-    cells = [[_cell(row[c]) for c in shown] for row in rows if row["status"] == "ok"]
+    shown = ("rank", "job", "dataset", "model", "metric", "holdout", "interval", "vs_leader")
+    shown += ("cv", "trials", "wall_s")
+    cells = [
+        [_cell(row[c]) if c != "interval" else _interval(row) for c in shown]
+        for row in rows
+        if row["status"] == "ok"
+    ]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(shown)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(shown, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
@@ -123,12 +135,30 @@ def log_to_mlflow(
     return run.info.run_id
 
 
+def _versus(job: dict[str, Any], leader: dict[str, Any]) -> str:
+    """'leader', 'not distinguishable' (the intervals overlap), 'behind', or '' (no interval)."""
+    if job is leader:
+        return "leader"
+    bounds = [
+        _number(j.get(k)) for j in (job, leader) for k in ("holdout_ci_low", "holdout_ci_high")
+    ]
+    if None in bounds:
+        return ""
+    low, high, leader_low, leader_high = bounds
+    return "not distinguishable" if low <= leader_high and leader_low <= high else "behind"
+
+
 def _number(value: Any) -> float | None:
     try:
         number = float(value)
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def _interval(row: dict[str, Any]) -> str:
+    low, high = _number(row.get("holdout_ci_low")), _number(row.get("holdout_ci_high"))
+    return "" if low is None or high is None else f"[{low:.4f}, {high:.4f}]"
 
 
 def _cell(value: Any) -> str:

@@ -24,15 +24,25 @@ METRICS: dict[str, Metric] = {
         Metric("f1_macro", "classification", "maximize"),
         Metric("roc_auc", "classification", "maximize", needs_proba=True),
         Metric("log_loss", "classification", "minimize", needs_proba=True),
+        # average precision: of the second class (binary), macro over classes otherwise
+        Metric("pr_auc", "classification", "maximize", needs_proba=True),
         Metric("r2", "regression", "maximize"),
         Metric("rmse", "regression", "minimize"),
         Metric("mae", "regression", "minimize"),
+        Metric("mape", "regression", "minimize"),  # undefined where a target is 0
     )
 }
 
 HOLDOUT_METRICS = {
-    "classification": ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss"),
-    "regression": ("r2", "rmse", "mae"),
+    "classification": (
+        "accuracy",
+        "balanced_accuracy",
+        "f1_macro",
+        "roc_auc",
+        "pr_auc",
+        "log_loss",
+    ),
+    "regression": ("r2", "rmse", "mae", "mape"),
 }
 
 
@@ -61,6 +71,8 @@ def score_predictions(
     if METRICS[name].needs_proba:
         if name == "log_loss":
             return float(skm.log_loss(y, proba, labels=classes))
+        if name == "pr_auc":
+            return _average_precision(y, proba, classes)
         if proba.shape[1] == 2:
             return float(skm.roc_auc_score(y, proba[:, 1]))
         return float(skm.roc_auc_score(y, proba, multi_class="ovr", labels=classes))
@@ -75,15 +87,47 @@ def score_predictions(
         return float(skm.r2_score(y, pred))
     if name == "rmse":
         return float(np.sqrt(skm.mean_squared_error(y, pred)))
-    return float(skm.mean_absolute_error(y, pred))  # mae, the last metric of METRICS
+    if name == "mape":
+        if np.any(np.asarray(y, dtype=float) == 0):
+            raise ValueError("MAPE is undefined where the target is 0")
+        return float(skm.mean_absolute_percentage_error(y, pred))
+    return float(skm.mean_absolute_error(y, pred))  # mae: every other name is refused above
 
 
-def holdout_scores(task: str, model: Any, X: Any, y: Any) -> dict[str, float]:
-    """Every metric of the task that applies (ROC AUC needs both classes in y)."""
+def _average_precision(y: Any, proba: Any, classes: Any) -> float:
+    from sklearn.metrics import average_precision_score
+
+    classes = np.asarray(classes)
+    if proba.shape[1] == 2:
+        return float(average_precision_score(np.asarray(y) == classes[1], proba[:, 1]))
+    indicators = np.asarray(y)[:, None] == classes[None, :]
+    return float(average_precision_score(indicators, proba, average="macro"))
+
+
+def holdout_predictions(task: str, model: Any, X: Any) -> tuple[Any, Any]:
+    """(predictions, probabilities or None): each computed once for every metric."""
+    predictions = model.predict(X)
+    proba = (
+        model.predict_proba(X)
+        if task == "classification" and hasattr(model, "predict_proba")
+        else None
+    )
+    return predictions, proba
+
+
+def holdout_scores(
+    task: str, y: Any, predictions: Any, proba: Any = None, classes: Any = None
+) -> dict[str, float]:
+    """Every metric of the task that applies: ROC AUC needs two classes in y, MAPE no
+    zero target, probability metrics a model with predict_proba."""
     scores = {}
     for name in HOLDOUT_METRICS[task]:
+        if METRICS[name].needs_proba and proba is None:
+            continue
         try:
-            scores[name] = score(name, model, X, y)
+            scores[name] = score_predictions(
+                name, y, predictions=predictions, proba=proba, classes=classes
+            )
         except ValueError:  # e.g. a class absent from a small holdout
             continue
     return scores

@@ -24,6 +24,9 @@ def build_card(
     cv: dict[str, float],
     holdout: dict[str, float],
     delivery: Any,
+    intervals: dict[str, list[float]] | None = None,
+    digests: dict[str, str] | None = None,
+    importance: list[dict[str, Any]] | None = None,
     registration: Any = None,
     run_id: str = "",
 ) -> dict[str, Any]:
@@ -34,13 +37,18 @@ def build_card(
     return {
         "task": task,
         "run_id": run_id,
-        "data": {"fingerprint": fingerprint, "schema": schema.to_dict()},
+        "data": {
+            "fingerprint": fingerprint,
+            "digests": digests or {},  # split -> the MLflow dataset input's digest
+            "schema": schema.to_dict(),
+        },
         "features": {
             "used": [c.name for c in columns if c.role == "feature"],
             "dropped": {c.name: c.reason or c.role for c in columns if c.role != "feature"},
         },
         "model": {"family": family, "best_params": best_params, "ranked_by": metric},
-        "metrics": {"cv": cv, "holdout": holdout},
+        "metrics": {"cv": cv, "holdout": holdout, "holdout_intervals": intervals or {}},
+        "importance": importance or [],
         "forms": [form.to_dict() for form in delivery.forms],
         "served_form": delivery.served.kind,
         "onnx_reason": delivery.onnx_reason,
@@ -59,10 +67,12 @@ def write_card(card: dict[str, Any], folder: Path) -> list[Path]:
 
 def to_markdown(card: dict[str, Any]) -> str:
     model, metrics = card["model"], card["metrics"]
+    digests = ", ".join(f"{k} `{v}`" for k, v in card["data"]["digests"].items())
     lines = [
         f"# Model card: {model['family']} ({card['task']})",
         "",
-        f"- Data fingerprint: `{card['data']['fingerprint']}`",
+        f"- Data fingerprint: `{card['data']['fingerprint']}`"
+        + (f" (MLflow dataset digests: {digests})" if digests else ""),
         f"- Ranked by: {model['ranked_by']}; MLflow run: `{card['run_id']}`",
         f"- Served form: **{card['served_form']}**",
     ]
@@ -74,9 +84,18 @@ def to_markdown(card: dict[str, Any]) -> str:
             f" ({'champion' if registration['promoted'] else 'not champion'}:"
             f" {registration['reason']})"
         )
-    lines += ["", "## Metrics", "", "| split | metric | value |", "|---|---|---|"]
-    for split in ("cv", "holdout"):
-        lines += [f"| {split} | {k} | {v:.4f} |" for k, v in metrics[split].items()]
+    lines += ["", "## Metrics", "", "| split | metric | value | interval |", "|---|---|---|---|"]
+    lines += [f"| cv | {k} | {v:.4f} | |" for k, v in metrics["cv"].items()]
+    for k, v in metrics["holdout"].items():
+        low_high = metrics["holdout_intervals"].get(k)
+        shown = f"[{low_high[0]:.4f}, {low_high[1]:.4f}]" if low_high else ""
+        lines.append(f"| holdout | {k} | {v:.4f} | {shown} |")
+    if card["importance"]:
+        lines += ["", "## Permutation importance (holdout)", ""]
+        lines += ["| feature | importance | std |", "|---|---|---|"]
+        lines += [
+            f"| `{i['name']}` | {i['mean']:.4f} | {i['std']:.4f} |" for i in card["importance"][:20]
+        ]
     lines += ["", "## Features", "", f"Used ({len(card['features']['used'])}): "]
     lines.append(", ".join(f"`{c}`" for c in card["features"]["used"]) or "(none)")
     if card["features"]["dropped"]:

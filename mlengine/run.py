@@ -33,6 +33,10 @@ class RunResult:
     n_trials: int  # trials finished in the study, this run and earlier ones
     output_dir: Path
     tracking_uri: str = ""
+    holdout_intervals: dict[str, list[float]] = field(default_factory=dict)  # metric -> [lo, hi]
+    holdout_line: str = ""  # the console's holdout line, intervals included
+    data_digests: dict[str, str] = field(default_factory=dict)  # split -> MLflow dataset digest
+    importance: list[dict[str, Any]] = field(default_factory=list)  # holdout permutation
     family: str = ""  # the best trial's model family (model=auto searches several)
     ensemble: dict[str, float] = field(default_factory=dict)  # member -> weight (ensemble)
     trials_per_family: dict[str, int] = field(default_factory=dict)
@@ -59,6 +63,8 @@ class RunResult:
         return {
             "metric": self.metric,
             "holdout": self.holdout.get(self.metric, float("nan")),
+            "holdout_ci_low": self.holdout_intervals.get(self.metric, ["", ""])[0],
+            "holdout_ci_high": self.holdout_intervals.get(self.metric, ["", ""])[1],
             "cv": self.cv_score,
             "trials": self.n_trials,
             "run_id": self.run_id,
@@ -171,6 +177,9 @@ def run(
             budget,
             advice,
             handle,
+            [{"column_a": p.column_a, "column_b": p.column_b} for p in report.redundant_pairs]
+            if report
+            else [],
         )
         result.run_id, result.experiment_id = run_id, tracker.experiment_id
         result.tracking_uri = tracker.uri
@@ -347,14 +356,19 @@ def _sweep_refit_export(
     budget: Budget,
     advice: dict[str, float],
     handle: Any,
+    redundant: list[dict[str, Any]],
 ) -> RunResult:
     import optuna
 
-    from mlengine import features, sweep
-    from mlengine.metrics import holdout_scores
+    from mlengine import features, lineage, sweep
     from mlengine.studies import counted_trials
     from mlengine.workers import WorkerJob
 
+    digests = lineage.log_splits(
+        ds.name,
+        lineage.source_of(ds.name, ds.source),
+        {"training": (X_train, y_train), "holdout": (X_test, y_test)},
+    )
     columns = features.select_columns(
         {c: ds.column_types[c] for c in X_train.columns}, conf.features, extra_drop
     )
@@ -411,8 +425,12 @@ def _sweep_refit_export(
     members = _members(conf, objective, study, y_train, metric, ds.task)
     with budget.stage("refit"):
         pipeline = _fit(objective, members, X_train, y_train)
-        holdout = holdout_scores(ds.task, pipeline, X_test, y_test)
-        if conf.export.refit == "all":  # the holdout was scored; now every row trains
+    with budget.stage("evaluate"):
+        report = _evaluate(conf, ds.task, pipeline, X_test, y_test, metric, output_dir, redundant)
+        _log_evaluation(tracker, report, output_dir / "holdout")
+    holdout = report.metrics
+    if conf.export.refit == "all":  # the holdout was scored; now every row trains
+        with budget.stage("refit"):
             X_all, y_all = pd.concat([X_train, X_test]), pd.concat([y_train, y_test])
             pipeline = _fit(objective, members, X_all, y_all)
     n_fit = len(X_train) + (len(X_test) if conf.export.refit == "all" else 0)
@@ -422,6 +440,10 @@ def _sweep_refit_export(
         cv_score=best.value,
         cv_std=best.user_attrs.get("cv_std", float("nan")),
         holdout=holdout,
+        holdout_intervals={k: list(v) for k, v in report.intervals.items()},
+        holdout_line=report.line(),
+        data_digests=digests,
+        importance=report.to_dict()["importance"],
         run_id="",
         experiment_id="",
         study_name=name,
@@ -448,14 +470,55 @@ def _sweep_refit_export(
             "export.rows": n_fit,
         }
     )
-    tracker.log_metrics(
-        {f"cv_{metric}": best.value, f"cv_{metric}_std": result.cv_std}
-        | {f"holdout_{k}": v for k, v in holdout.items()}
-    )
+    tracker.log_metrics({f"cv_{metric}": best.value, f"cv_{metric}_std": result.cv_std})
     if conf.export.enabled:
         with budget.stage("export"):
             _export(conf, result, X_train, X_test, ds, tracker, schema)
     return result
+
+
+def _evaluate(
+    conf: Config,
+    task: str,
+    pipeline: Any,
+    X: pd.DataFrame,
+    y: pd.Series,
+    metric: str,
+    output_dir: Path,
+    redundant: list[dict[str, Any]],
+) -> Any:
+    from mlengine.evaluation import evaluate_holdout
+
+    settings = conf.evaluation
+    return evaluate_holdout(
+        task,
+        pipeline,
+        X,
+        y,
+        metric,
+        output_dir / "holdout" if settings.plots else None,
+        seed=conf.seed,
+        intervals=settings.intervals,
+        level=settings.level,
+        resamples=settings.resamples,
+        importance=settings.importance,
+        redundant_pairs=redundant,
+    )
+
+
+def _log_evaluation(tracker: Any, report: Any, folder: Path) -> None:
+    """Holdout metrics with their intervals, the plots and importance table, holdout.json."""
+    tracker.log_metrics(report.metric_values())
+    tracker.log_params(
+        {"holdout.rows": report.rows, "holdout.ci_level": report.level}
+        | ({"holdout.ci_resamples": report.resamples} if report.intervals else {})
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = folder / "holdout.json"
+    summary.write_text(json.dumps(report.to_dict(), indent=2))
+    for path in [*report.plots, summary, folder / "permutation_importance.csv"]:
+        if path.exists():
+            tracker.log_artifact(path, "holdout")
 
 
 def _log_study_plots(study: Any, tracker: Any, output_dir: Path) -> None:
@@ -684,6 +747,9 @@ def _export(
         best_params=result.best_params,
         cv={result.metric: result.cv_score, f"{result.metric}_std": result.cv_std},
         holdout=result.holdout,
+        intervals=result.holdout_intervals,
+        digests=result.data_digests,
+        importance=result.importance,
         delivery=delivery,
         registration=result.registration,
         run_id=tracker.parent_id,
@@ -720,7 +786,7 @@ def _print_summary(result: RunResult, uri: str, budget: Budget) -> None:
         "",
         f"Best CV {result.metric}: {result.cv_score:.4f} (+/- {result.cv_std:.4f}) "
         f"over {result.n_trials} trials of study {result.study_name}",
-        "Holdout: " + ", ".join(f"{k}={v:.4f}" for k, v in result.holdout.items()),
+        result.holdout_line,
         f"Best params ({result.family}): {result.best_params}",
         f"Trials per family: {trials}",
         *(

@@ -224,3 +224,29 @@ def test_the_leaderboard_ranks_within_each_dataset_by_the_metrics_direction(
     assert markdown.count("\n") == 2 + len(rows) and "no trial" in markdown
     console = leaderboard.console_table(rows)
     assert "failed #5 : no trial" in console
+
+
+def test_jobs_whose_interval_overlaps_the_leaders_are_not_distinguishable() -> None:
+    def job(n: int, holdout: float, low: float, high: float) -> dict:
+        return {
+            **_job(n, "wine", f"m{n}", holdout, 0.9, "accuracy"),
+            "holdout_ci_low": low,
+            "holdout_ci_high": high,
+        }
+
+    rows = leaderboard.rank(
+        [
+            job(0, 0.95, 0.92, 0.98),
+            job(1, 0.93, 0.90, 0.96),
+            job(2, 0.80, 0.75, 0.85),
+            {**_job(3, "wine", "m3", 0.70, 0.9, "accuracy")},
+        ]  # no interval: nothing claimed
+    )
+    assert [(r["model"], r["vs_leader"]) for r in rows] == [
+        ("m0", "leader"),
+        ("m1", "not distinguishable"),
+        ("m2", "behind"),
+        ("m3", ""),
+    ]
+    console = leaderboard.console_table(rows)
+    assert "[0.9000, 0.9600]" in console and "not distinguishable" in console

@@ -35,7 +35,7 @@ def write_plots(report: EdaReport, out_dir: Path) -> list[Path]:
     return paths
 
 
-def _figure(width: float, height: float) -> Figure:
+def figure(width: float, height: float) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -53,7 +53,7 @@ def _empty(fig: Figure, title: str, text: str) -> Figure:
 
 
 def _target(report: EdaReport) -> Figure:
-    fig = _figure(6, 3.5)
+    fig = figure(6, 3.5)
     t: dict[str, Any] = report.target
     if report.task == "classification":
         classes = t.get("classes", [])[:30]
@@ -86,7 +86,7 @@ def _target(report: EdaReport) -> Figure:
 def _missingness(report: EdaReport) -> Figure:
     cols = sorted((c for c in report.columns if c.n_missing), key=lambda c: -c.missing_share)
     cols = cols[:40]
-    fig = _figure(6, max(2.0, 0.25 * len(cols) + 1))
+    fig = figure(6, max(2.0, 0.25 * len(cols) + 1))
     if not cols:
         return _empty(fig, "Missing values", "no missing values")
     ax = fig.add_subplot()
@@ -103,7 +103,7 @@ def _relevance(report: EdaReport) -> Figure:
     rel = report.relevance[:30]
     probes = sorted(report.probe_scores, reverse=True)
     n = len(rel) + len(probes)
-    fig = _figure(7, max(2.5, 0.25 * n + 1.2))
+    fig = figure(7, max(2.5, 0.25 * n + 1.2))
     if not rel:
         return _empty(fig, "Feature relevance", "no feature could be scored")
     ax = fig.add_subplot()
@@ -132,7 +132,7 @@ def _relevance(report: EdaReport) -> Figure:
 
 def _correlation(report: EdaReport) -> Figure:
     cols = report.correlation.get("columns", [])
-    fig = _figure(7, 6)
+    fig = figure(7, 6)
     if len(cols) < 2:
         return _empty(fig, "Correlation", "fewer than two numeric features")
     ax = fig.add_subplot()
