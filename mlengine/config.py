@@ -303,6 +303,11 @@ class SearchConfig:
     retry_failed: bool = False
     # Optuna's plots on the parent run (~2-3 s); null: unless search.timeout is short.
     plots: bool | None = None
+    # RDB storages (PostgreSQL, MySQL): a running trial's worker beats every
+    # heartbeat_interval seconds; a trial silent for grace_period is FAIL (its worker died,
+    # on any machine) and is retried once.
+    heartbeat_interval: int = 60
+    grace_period: int = 180
 
     def __post_init__(self) -> None:
         _check(self.n_trials >= 1, "search.n_trials", f"must be at least 1, got {self.n_trials}")
@@ -312,6 +317,12 @@ class SearchConfig:
         _check(self.pruner in PRUNERS, "search.pruner", f"must be one of {', '.join(PRUNERS)}")
         _check(0 < self.pruner_percentile < 100, "search.pruner_percentile", "must be in (0, 100)")
         _check(self.n_jobs >= 1, "search.n_jobs", f"must be at least 1, got {self.n_jobs}")
+        _check(self.heartbeat_interval >= 1, "search.heartbeat_interval", "must be >= 1 (s)")
+        _check(
+            self.grace_period > self.heartbeat_interval,
+            "search.grace_period",
+            f"must be longer than search.heartbeat_interval ({self.heartbeat_interval} s)",
+        )
         _check(self.n_startup_trials >= 0, "search.n_startup_trials", "must be >= 0")
         _check(self.ensemble >= 0, "search.ensemble", "must be >= 0 (0: no ensemble)")
         _check(
@@ -414,6 +425,9 @@ class ExportConfig:
     # all: the exported model is refit on training + holdout rows (the holdout metrics are
     # the train-split model's); train: the train-split model itself is exported.
     refit: str = "all"
+    # true: no sweep; refit the study's best trial, evaluate and export (after workers on
+    # other machines finished the study), with the same overrides as the workers
+    only: bool = False
     # register the served form under this name in MLflow's model registry; the alias
     # `champion` moves to it only when its holdout score beats the champion's (same data)
     registered_model: str | None = None

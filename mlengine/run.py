@@ -360,7 +360,7 @@ def _sweep_refit_export(
 ) -> RunResult:
     import optuna
 
-    from mlengine import features, lineage, sweep
+    from mlengine import features, lineage, studies, sweep
     from mlengine.studies import counted_trials
     from mlengine.workers import WorkerJob
 
@@ -392,6 +392,7 @@ def _sweep_refit_export(
             study.enqueue_trial(params, skip_if_exists=True)
     if synced := tracker.sync_trials(study, metric):
         log.warning("Wrote the MLflow runs of %d trials a killed process left unlogged", synced)
+    rerun = counted_trials(study) >= conf.search.n_trials  # nothing left to run
     with budget.stage("sweep"):
         workers = WorkerJob(
             conf=conf,
@@ -410,18 +411,42 @@ def _sweep_refit_export(
             started=budget.started,
             export_seconds=export_seconds,
         )
-        _sweep(conf, handle, objective, metric, tracker, stop_at_deadline, workers, output_dir)
+        if not conf.export.only:
+            _sweep(conf, handle, objective, metric, tracker, stop_at_deadline, workers, output_dir)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         raise MlengineError(
             f"No trial of study '{name}' completed "
             f"({counted_trials(study)} failed or pruned); nothing exported"
         )
+    best = study.best_trial
+    family, _ = objective.resolve(best.params)
+    if not (conf.export.only or studies.claim_export(handle)):
+        print(
+            f"Study {name} is complete ({counted_trials(study)} trials) and "
+            + (
+                "was exported at this count by an earlier run; export.only=true exports it again"
+                if rerun
+                else "another worker exports it (the first to end with no trial running)"
+            )
+        )
+        return RunResult(
+            metric=metric,
+            best_params=dict(best.params),
+            cv_score=best.value,
+            cv_std=best.user_attrs.get("cv_std", float("nan")),
+            holdout={},
+            holdout_line="Holdout: evaluated by the worker that exports",
+            run_id="",
+            experiment_id="",
+            study_name=name,
+            n_trials=counted_trials(study),
+            output_dir=output_dir,
+            family=family.model.name,
+        )
     if draws_plots(conf.search.plots, conf.search.timeout):
         with budget.stage("plots"):
             _log_study_plots(study, tracker, output_dir)
-    best = study.best_trial
-    family, _ = objective.resolve(best.params)
     members = _members(conf, objective, study, y_train, metric, ds.task)
     with budget.stage("refit"):
         pipeline = _fit(objective, members, X_train, y_train)

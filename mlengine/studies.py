@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import time
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -46,6 +47,15 @@ class OpenStudy:
 
     def slot(self) -> contextlib.AbstractContextManager:
         return slot(self.url, self.name)
+
+    @property
+    def beats(self) -> bool:
+        """Whether running trials send heartbeats (RDB storages)."""
+        storage = self.storage
+        return (
+            isinstance(storage, optuna.storages.RDBStorage)
+            and storage.get_heartbeat_interval() is not None
+        )
 
     def trial_id(self, number: int) -> int:
         study_id = self.storage.get_study_id_from_name(self.name)
@@ -93,7 +103,7 @@ def open_study(
     """Create or load the study (resumable by name) in the configured storage."""
     url = storage_url(search, default_journal)
     with quiet_optuna():
-        storage = _storage(url)
+        storage = _storage(url, search)
         created = name not in optuna.get_all_study_names(storage)
         try:
             study = optuna.create_study(
@@ -137,7 +147,7 @@ def counted_trials(study: optuna.Study, running: bool = False) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-def _storage(url: str) -> Any:
+def _storage(url: str, search: SearchConfig) -> Any:
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
@@ -148,7 +158,14 @@ def _storage(url: str) -> Any:
     from mlengine.tracking import redact
 
     try:
-        return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+        # A trial whose worker stops beating (killed, on any machine) is FAIL after the
+        # grace period, and its parameters are enqueued once more.
+        return optuna.storages.RDBStorage(
+            url,
+            heartbeat_interval=search.heartbeat_interval,
+            grace_period=search.grace_period,
+            failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
+        )
     except Exception as error:  # noqa: BLE001 - drivers raise their own types
         raise MlengineError(
             f"Cannot open Optuna storage {redact(url)}: {str(error).splitlines()[0]}"
@@ -191,3 +208,31 @@ def _advisory_lock(url: str, name: str) -> Iterator[None]:
 
 
 _engines: dict[str, Any] = {}
+
+
+EXPORT_CLAIM_KEY = "mlengine.exported_at"  # study user attr: the trial count last exported
+
+
+def claim_export(handle: OpenStudy, poll_s: float = 0.5) -> bool:
+    """Whether this worker exports the study: the first to find no trial running (another
+    worker's, on any machine) once its own sweep ended, for this count of trials.
+
+    Trials of dead workers are failed while it waits (local processes at once, RDB ones
+    after their grace period), so a killed worker does not stall the decision.
+    """
+    from mlengine.recovery import fail_stale_trials
+
+    study = handle.study
+    while True:
+        with handle.slot():
+            if handle.beats:
+                optuna.storages.fail_stale_trials(study)
+            fail_stale_trials(handle)
+            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if not running:
+                count = counted_trials(study)
+                if study.user_attrs.get(EXPORT_CLAIM_KEY) == count:
+                    return False  # a worker that ended with this one exported already
+                study.set_user_attr(EXPORT_CLAIM_KEY, count)
+                return True
+        time.sleep(poll_s)

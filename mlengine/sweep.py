@@ -9,8 +9,10 @@ can run its parameters once more.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import optuna
@@ -38,16 +40,43 @@ def run_trials(
     with quiet_optuna():
         while not should_stop() and not getattr(study.sampler, "exhausted", False):
             with handle.slot():
+                if handle.beats:  # a dead worker's trial: FAIL, and its retry enqueued
+                    optuna.storages.fail_stale_trials(study)
                 if counted_trials(study, running=True) >= n_trials:
                     break
                 trial = study.ask()
                 # Stamped at once, so a rerun can tell a trial whose process was killed.
                 trial.set_user_attr(WORKER_KEY, worker_id())
-            frozen = _evaluate(study, trial, objective, catch)
+            with heartbeat(handle, trial.number):
+                frozen = _evaluate(study, trial, objective, catch)
             ran += 1
             for callback in callbacks:
                 callback(study, frozen)
     return ran
+
+
+@contextlib.contextmanager
+def heartbeat(handle: OpenStudy, number: int) -> Iterator[None]:
+    """While the block runs, a thread records trial `number`'s heartbeat every
+    heartbeat_interval (RDB storages; Optuna's own only beats inside study.optimize)."""
+    if not handle.beats:
+        yield
+        return
+    trial_id, stop = handle.trial_id(number), threading.Event()
+    interval = handle.storage.get_heartbeat_interval()
+
+    def beat() -> None:
+        handle.storage.record_heartbeat(trial_id)
+        while not stop.wait(interval):
+            handle.storage.record_heartbeat(trial_id)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{number}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _evaluate(

@@ -12,3 +12,20 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test runs in its own folder, so outputs/ (MLflow store, studies) is fresh."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> object:
+    """The URL of a PostgreSQL server for the tests (see tests/postgres.py)."""
+    import os
+
+    from tests.postgres import NOT_INSTALLED, URL_VARIABLE, private_cluster, server_binaries
+
+    if os.environ.get(URL_VARIABLE):
+        yield os.environ[URL_VARIABLE]
+        return
+    binaries = server_binaries()
+    if binaries is None:
+        pytest.skip(NOT_INSTALLED)
+    with private_cluster(binaries) as url:
+        yield url

@@ -1,0 +1,110 @@
+"""Many `mlengine` processes on one PostgreSQL study (a private cluster on loopback, see
+tests/postgres.py): the exact trial count, one parent run, one export, and a killed worker's
+trial failed by its missing heartbeat and retried."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import start_cli
+from tests.postgres import fresh_database, wait_until
+
+pytestmark = pytest.mark.slow
+N_TRIALS = 15
+
+
+def _args(url: str, *extra: str) -> list[str]:
+    return [
+        f"search.storage={url}",
+        f"search.n_trials={N_TRIALS}",
+        "model=random_forest",  # ~1 s a trial: every worker gets some
+        "search.cv_folds=3",
+        "search.pruner=none",
+        "eda=off",
+        "export.onnx=false",
+        *extra,
+    ]
+
+
+def _study(url: str):
+    import optuna
+
+    (summary,) = optuna.get_all_study_summaries(url)
+    return optuna.load_study(study_name=summary.study_name, storage=url)
+
+
+def _finish(workers: list) -> list[tuple[int, str, str]]:
+    return [(w.wait(timeout=600), *w.communicate()) for w in workers]
+
+
+def _exported(workdir: Path) -> list[Path]:
+    return [p for p in (workdir / "outputs" / "runs").glob("*/model") if p.is_dir()]
+
+
+def test_three_workers_run_exactly_n_trials_under_one_parent_and_export_once(
+    postgres_server: str, tmp_path: Path
+) -> None:
+    from optuna.trial import TrialState
+
+    from tests.helpers import all_runs
+
+    url = fresh_database(postgres_server, "three_workers")
+    workers = [start_cli(_args(url), tmp_path) for _ in range(3)]
+    results = _finish(workers)
+    for code, _, err in results:
+        assert code == 0, err[-3000:]
+    trials = _study(url).get_trials()
+    assert len(trials) == N_TRIALS
+    assert sorted(t.number for t in trials) == list(range(N_TRIALS))
+    assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
+    assert len({t.user_attrs["mlengine.worker"] for t in trials}) == 3  # all three worked
+    runs = all_runs(tmp_path)
+    parents = [r for r in runs if r.data.tags.get("mlengine.run_kind") == "study"]
+    assert len(parents) == 1
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert len(children) == N_TRIALS
+    assert len(_exported(tmp_path)) == 1
+    outputs = [out for _, out, _ in results]
+    assert sum("another worker exports it" in out for out in outputs) == 2
+
+
+def test_a_killed_workers_trial_fails_after_the_grace_period_and_the_count_holds(
+    postgres_server: str, tmp_path: Path
+) -> None:
+    from optuna.trial import TrialState
+
+    url = fresh_database(postgres_server, "killed_worker")
+    beats = ["search.heartbeat_interval=1", "search.grace_period=4"]
+    workers = [start_cli(_args(url, *beats), tmp_path) for _ in range(3)]
+    victim = workers[0]
+
+    def victim_is_in_a_trial() -> bool:
+        try:
+            running = _study(url).get_trials(states=(TrialState.RUNNING,))
+        except ValueError:  # the study does not exist yet
+            return False
+        return any(
+            t.user_attrs.get("mlengine.worker", "").endswith(f":{victim.pid}") for t in running
+        )
+
+    assert wait_until(victim_is_in_a_trial, timeout=180, poll=0.2)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+    for code, _, err in _finish(workers[1:]):
+        assert code == 0, err[-3000:]
+    trials = _study(url).get_trials()
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    counted = [
+        t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    ]
+    assert len(counted) == N_TRIALS
+    (dead,) = [t for t in trials if t.state == TrialState.FAIL]
+    assert dead.user_attrs["mlengine.worker"].endswith(f":{victim.pid}")
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
+    # Retried once, with what the dead trial had sampled (it died before sampling the rest).
+    assert len(retries) == 1 and dead.params.items() <= retries[0].params.items()
+    assert len(_exported(tmp_path)) == 1
