@@ -16,9 +16,7 @@ from tests.helpers import REPO
 CONF = config_dir()
 GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir())
 # task=optimize is an added mode with files to check, not a training group: test_optimize.py
-OPTIONS = [
-    (g, p.stem) for g in GROUPS if g != "task" for p in sorted((CONF / g).glob("*.yaml"))
-]
+OPTIONS = [(g, p.stem) for g in GROUPS if g != "task" for p in sorted((CONF / g).glob("*.yaml"))]
 EXPERIMENTS = sorted(p.stem for p in (REPO / "experiments").glob("*.yaml"))
 
 
