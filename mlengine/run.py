@@ -73,11 +73,14 @@ class RunResult:
         }
 
     def to_json(self) -> str:
+        from mlengine.tracking import redact
+
         values = {
             f.name: getattr(self, f.name)
             for f in fields(self)
             if f.name not in ("pipeline", "delivery")
         }
+        values["tracking_uri"] = redact(self.tracking_uri)  # the file keeps no password
         return json.dumps(values, default=str, indent=2)
 
 
@@ -835,5 +838,10 @@ def _print_summary(result: RunResult, uri: str, budget: Budget) -> None:
         lines.append(f"No ONNX form: {result.onnx_reason}")
     if result.served_path:
         lines.append(f"Serve: mlflow models serve -m {result.served_path} --env-manager local")
-    lines.append(f"Compare runs: mlflow ui --backend-store-uri {uri}")
+    from mlengine.tracking import redact
+
+    if uri.startswith(("http://", "https://")):
+        lines.append(f"Compare runs: open {redact(uri)} (the tracking server's UI)")
+    else:
+        lines.append(f"Compare runs: mlflow ui --backend-store-uri {redact(uri)}")
     print("\n".join(lines), file=sys.stdout, flush=True)

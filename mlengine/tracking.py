@@ -44,6 +44,83 @@ def resolve_uri(uri: str) -> str:
     return uri
 
 
+_PROBE = "/api/2.0/mlflow/experiments/search"
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^\"'()\\\]]+)")
+
+
+def check_reachable(uri: str) -> None:
+    """A tracking server (http[s]://) answers an authenticated REST call now, or this raises
+    one line: a server that is down or refuses the credentials fails at start-up, before any
+    training, not after minutes of MLflow's retries or in the middle of the sweep.
+
+    One request, no retries, a short timeout (MLFLOW_HTTP_REQUEST_TIMEOUT when set, else
+    15 s); the credentials are MLflow's own (MLFLOW_TRACKING_USERNAME/PASSWORD or _TOKEN,
+    ~/.mlflow/credentials). Messages carry the URI redacted, never a password.
+    """
+    if not uri.lower().startswith(("http://", "https://")):
+        return
+    from mlflow.environment_variables import MLFLOW_HTTP_REQUEST_TIMEOUT
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    shown = redact(uri)
+    timeout = MLFLOW_HTTP_REQUEST_TIMEOUT.get() if MLFLOW_HTTP_REQUEST_TIMEOUT.defined else 15
+    creds = get_default_host_creds(uri)
+    try:
+        response = http_request(
+            creds,
+            _PROBE,
+            "GET",
+            max_retries=0,
+            backoff_factor=0,
+            timeout=timeout,
+            raise_on_status=False,
+            params={"max_results": 1},
+        )
+    except Exception as error:  # noqa: BLE001 - requests and MLflow wrap many types
+        # "tracking store ... is unreachable", as for any store that fails (Tracker below).
+        raise MlengineError(
+            f"MLflow tracking store {shown} is unreachable: no server answers there "
+            f"({_reason(error, timeout)}); start it (mlflow server ...) or set tracking.uri"
+        ) from None
+    status = response.status_code
+    if status in (401, 403):
+        given = creds.username or creds.password or creds.token or "@" in uri.split("/")[2]
+        raise MlengineError(
+            f"MLflow tracking server at {shown} refused the credentials (HTTP {status}): "
+            "check MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD"
+            if given
+            else f"MLflow tracking server at {shown} wants credentials (HTTP {status}) and "
+            "none are set: set MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD"
+        )
+    try:
+        answered = status == 200 and isinstance(response.json(), dict)
+    except ValueError:
+        answered = False
+    if not answered:
+        body = redact(" ".join(response.text.split()))[:200]
+        raise MlengineError(
+            f"MLflow tracking server at {shown} answered HTTP {status} to {_PROBE}, not as an "
+            f"MLflow tracking server{f' ({body})' if body else ''}: check tracking.uri"
+        )
+
+
+def _reason(error: BaseException, timeout: float) -> str:
+    """The root cause of a failed request in a few words ("Connection refused")."""
+    chain = [error]
+    while (cause := chain[-1].__cause__ or chain[-1].__context__) and len(chain) < 10:
+        chain.append(cause)
+    text = " ".join(str(e) for e in chain)
+    if match := _ERRNO.search(text):
+        return match.group(1).strip()
+    if "timed out" in text.lower() or "timeout" in text.lower():
+        return f"no answer within {timeout:g} s"
+    if "ssl" in text.lower() or "certificate" in text.lower():
+        return "TLS error (" + redact(" ".join(text.split()))[:200] + ")"
+    last = str(chain[-1]) or type(chain[-1]).__name__
+    return redact(" ".join(last.split()))[:200]
+
+
 def flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in tree.items():
@@ -94,6 +171,7 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         self.uri = resolve_uri(uri)
+        check_reachable(self.uri)  # a tracking server: down or refusing, in one line, now
         mlflow.set_tracking_uri(self.uri)
         try:
             with _store_creation_lock(self.uri):
