@@ -491,6 +491,25 @@ class EvaluationConfig:
 
 
 @dataclass
+class ClusterConfig:
+    """The resources a cluster launcher asks for per job (conf/hydra/launcher/slurm.yaml and
+    local.yaml read them; plain runs ignore them)."""
+
+    partition: str | None = None  # SLURM partition; null: the cluster's default
+    time_min: int = 60  # wall-clock limit per job, minutes
+    cpus: int = 2  # CPUs per job (search.n_jobs workers share them)
+    gpus: int = 0
+    mem_gb: int = 8
+    max_parallel: int = 4  # jobs running at once (a SLURM array's parallelism, joblib's n_jobs)
+    account: str | None = None  # SLURM account, where the cluster wants one
+
+    def __post_init__(self) -> None:
+        for key in ("time_min", "cpus", "mem_gb", "max_parallel"):
+            _check(getattr(self, key) >= 1, f"cluster.{key}", "must be >= 1")
+        _check(self.gpus >= 0, "cluster.gpus", "must be >= 0")
+
+
+@dataclass
 class TrackingConfig:
     uri: str = MISSING
 
@@ -510,6 +529,7 @@ class Config:
     export: ExportConfig = MISSING
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     seed: int = 42
     experiment_name: str = "mlengine"
