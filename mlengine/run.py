@@ -218,6 +218,16 @@ def _study_name(conf: Config, ds: Any, metric: str) -> str:
     )
 
 
+def _sampler_seed(conf: Config) -> int:
+    """conf.seed; on an RDB storage, which many processes share, offset by this process's
+    id: identically seeded samplers would suggest the same points (such a study is not
+    replayable anyway, its workers interleave)."""
+    import os
+
+    shared = conf.search.storage and not conf.search.storage.startswith("journal:")
+    return conf.seed + os.getpid() % 100_000 if shared else conf.seed
+
+
 def _open_job_study(
     conf: Config, ds: Any, metric: str, name: str, grid: dict[str, list] | None
 ) -> Any:
@@ -226,7 +236,12 @@ def _open_job_study(
     from mlengine.metrics import METRICS
 
     handle = studies.open_study(
-        conf.search, name, METRICS[metric].direction, conf.seed, default_journal(conf), grid
+        conf.search,
+        name,
+        METRICS[metric].direction,
+        _sampler_seed(conf),
+        default_journal(conf),
+        grid,
     )
     if recovery.fail_stale_trials(handle):
         log.warning("Marked trials of a killed process FAIL in study %s", name)

@@ -48,7 +48,7 @@ def start(job: WorkerJob, count: int, folder: Path) -> list[tuple[subprocess.Pop
         log = folder / f"worker-{k}.log"
         with open(log, "w") as stream:
             process = subprocess.Popen(
-                [sys.executable, "-m", "mlengine.workers", str(payload)],
+                [sys.executable, "-m", "mlengine.workers", str(payload), str(k)],
                 stdin=subprocess.DEVNULL,
                 stdout=stream,
                 stderr=subprocess.STDOUT,
@@ -85,7 +85,7 @@ def stop(started: list[tuple[subprocess.Popen, Path]]) -> None:
     wait(started)
 
 
-def run_worker(job: WorkerJob) -> int:
+def run_worker(job: WorkerJob, index: int = 1) -> int:
     """One worker's sweep; returns the trials it ran."""
     from mlengine import run, search, sweep, threads
     from mlengine.budget import Budget, StopAtDeadline
@@ -102,7 +102,7 @@ def run_worker(job: WorkerJob) -> int:
         conf.search,
         job.study_name,
         job.direction,
-        conf.seed,
+        conf.seed + index,  # the same seed would repeat the main process's suggestions
         run.default_journal(conf),
         job.grid,
     )
@@ -123,10 +123,10 @@ def run_worker(job: WorkerJob) -> int:
         tracker.flush()
 
 
-def main(payload: str) -> None:
+def main(payload: str, index: int) -> None:
     job = pickle.loads(Path(payload).read_bytes())
     try:
-        ran = run_worker(job)
+        ran = run_worker(job, index)
     except KeyboardInterrupt:
         print("worker interrupted", flush=True)
         sys.exit(130)
@@ -134,4 +134,4 @@ def main(payload: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], int(sys.argv[2]))

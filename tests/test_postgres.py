@@ -62,6 +62,10 @@ def test_three_workers_run_exactly_n_trials_under_one_parent_and_export_once(
     assert sorted(t.number for t in trials) == list(range(N_TRIALS))
     assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
     assert len({t.user_attrs["mlengine.worker"] for t in trials}) == 3  # all three worked
+    sampled = [
+        tuple(sorted(t.params.items())) for t in trials if "fixed_params" not in t.system_attrs
+    ]
+    assert len(set(sampled)) == len(sampled)  # no two workers suggest the same point
     runs = all_runs(tmp_path)
     parents = [r for r in runs if r.data.tags.get("mlengine.run_kind") == "study"]
     assert len(parents) == 1

@@ -32,6 +32,10 @@ def test_two_workers_run_exactly_n_trials_under_one_parent(workdir: Path) -> Non
     assert all(t.state.is_finished() for t in trials)
     workers = {t.user_attrs["mlengine.worker"] for t in trials}
     assert len(workers) == 2  # both processes ran trials
+    sampled = [
+        tuple(sorted(t.params.items())) for t in trials if "fixed_params" not in t.system_attrs
+    ]
+    assert len(set(sampled)) == len(sampled)  # each worker's sampler has its own seed
 
     runs = all_runs(workdir)
     (parent,) = _parents(runs)
