@@ -538,6 +538,26 @@ class Config:
     def __post_init__(self) -> None:
         _check(self.seed >= 0, "seed", "must be >= 0")
         _check(bool(self.experiment_name.strip()), "experiment_name", "must not be empty")
+        self._check_combinations()
+
+    def _check_combinations(self) -> None:
+        """Values each valid alone that cannot work together: refused before anything runs."""
+        eda, export = self.eda, self.export
+        off = "but eda=off (eda.enabled=false) turns the EDA off"
+        _check(
+            self.features.select != "eda" or eda.enabled,
+            "features.select",
+            f"eda selects columns from the EDA report, {off}: drop eda=off or use all",
+        )
+        _check(not eda.only or eda.enabled, "eda.only", f"true runs the EDA alone, {off}")
+        _check(not eda.fail_on or eda.enabled, "eda.fail_on", f"stops on EDA findings, {off}")
+        _check(not (export.only and eda.only), "export.only", "and eda.only=true ask for two jobs")
+        for key, value in (("only", export.only), ("registered_model", export.registered_model)):
+            _check(
+                not value or export.enabled,
+                f"export.{key}",
+                "needs an export, but export.enabled=false turns it off",
+            )
 
 
 def register_configs() -> None:

@@ -159,3 +159,21 @@ def test_wheel_install_finds_its_configs(tmp_path: Path) -> None:
     where, model = out.stdout.split()
     assert Path(where) == target / "mlengine" / "conf"
     assert model == "random_forest"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ("features.select=eda eda=off", "features.select"),
+        ("eda.only=true eda=off", "eda.only"),
+        ("eda.fail_on=[leakage] eda=off", "eda.fail_on"),
+        ("export.only=true eda.only=true", "export.only"),
+        ("export.only=true export.enabled=false", "export.only"),
+        ("export.registered_model=churn export.enabled=false", "export.registered_model"),
+    ],
+)
+def test_combinations_that_cannot_work_are_refused_naming_the_key(overrides: str, key: str) -> None:
+    """Each value is valid alone; together they would silently do nothing (RELIABILITY 3)."""
+    with pytest.raises(ConfigError) as caught:
+        validate(_compose(overrides.split()))
+    assert caught.value.key == key
