@@ -13,6 +13,7 @@ from typing import Any
 
 from mlengine.config import MlengineError
 from mlengine.recovery import WORKER_KEY
+from mlengine.redaction import redact
 from mlengine.trial_runs import TRIAL_NUMBER_TAG, TrialWriter, trial_record, write_trial_run
 
 TRACKED_PACKAGES = (
@@ -26,12 +27,6 @@ TRACKED_PACKAGES = (
     "numpy",
     "hydra-core",
 )
-_SECRET = re.compile(r"(://[^:/@]+:)[^@/]+@")
-
-
-def redact(text: str) -> str:
-    """Hide the password of any URL in `text` (database and tracking URIs carry them)."""
-    return _SECRET.sub(r"\1***@", text)
 
 
 def resolve_uri(uri: str) -> str:

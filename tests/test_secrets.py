@@ -1,0 +1,73 @@
+"""Item 24 of RELIABILITY.md: a password typed on the command line (here in
+`search.storage`, a real PostgreSQL study) is in no file a run writes (Hydra's own included),
+no MLflow param, tag or artifact, and no console line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlengine.redaction import redact
+from tests.helpers import all_runs, run_cli
+from tests.postgres import fresh_database
+
+PASSWORD = "Sup3r-Secret-42"
+FAST = ["model=logistic_regression", "search.n_trials=2", "search.cv_folds=3", "eda=off"]
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("postgresql://bob:s3cr%40t@db:5432/optuna", "postgresql://bob:***@db:5432/optuna"),
+        ("postgresql://bob:pa/ss@w@rd@db/x", "postgresql://bob:***@db/x"),  # "/" and "@"
+        ("redis://:pw@cache:6379/0", "redis://:***@cache:6379/0"),  # no user name
+        (
+            "x=['search.storage=mysql+pymysql://u:p@h/d', 'y=1']",
+            "x=['search.storage=mysql+pymysql://u:***@h/d', 'y=1']",
+        ),
+        (r"s=postgresql\://u\:pw@h\:5/d", r"s=postgresql\://u\:***@h\:5/d"),  # Hydra's log
+        ("sqlite:///outputs/mlflow.db", "sqlite:///outputs/mlflow.db"),
+        ("http://host:5000/api/2.0", "http://host:5000/api/2.0"),
+    ],
+)
+def test_item24_redact_masks_every_password_form(text: str, shown: str) -> None:
+    assert redact(text) == shown
+
+
+def _grep_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()]
+
+
+def _grep_mlflow(workdir: Path) -> list[str]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{workdir / 'outputs' / 'mlflow.db'}")
+    found = []
+    for run in all_runs(workdir):
+        values = {**run.data.params, **run.data.tags}
+        found += [f"{run.info.run_id} {k}" for k, v in values.items() if PASSWORD in str(v)]
+        folder = client.download_artifacts(
+            run.info.run_id, "", str(workdir / "dl" / run.info.run_id)
+        )
+        found += [str(p) for p in _grep_files(Path(folder))]
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("multirun", [False, True], ids=["run", "multirun"])
+def test_item24_a_password_on_the_command_line_is_nowhere(
+    postgres_server: str, tmp_path: Path, multirun: bool
+) -> None:
+    database = fresh_database(postgres_server, f"secrets_{int(multirun)}")
+    storage = database.replace("mlengine@", f"mlengine:{PASSWORD}@")  # trust auth: any password
+    args = [f"search.storage={storage}", *FAST]
+    if multirun:
+        args = ["-m", *args, "search.cv_folds=3,4"]
+    result = run_cli(args, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert PASSWORD not in result.stdout + result.stderr
+    hydra_files = list((tmp_path / "outputs").rglob(".hydra/overrides.yaml"))
+    assert hydra_files and ":***@127.0.0.1" in hydra_files[0].read_text()
+    assert _grep_files(tmp_path / "outputs") == []
+    assert _grep_mlflow(tmp_path) == []
