@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mlengine.budget import process_started
 from mlengine.config import MlengineError, no_frame_error, register_configs, validate
+from mlengine.recovery import Terminated, raise_terminated
 from mlengine.tracking import redact
 
 
@@ -162,6 +164,7 @@ def main() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    signal.signal(signal.SIGTERM, raise_terminated)  # stop cleanly, as on Ctrl-C
     code: Any = 0
     try:
         hydra_app()
@@ -217,9 +220,14 @@ def hydra_app(cfg: DictConfig) -> Any:
             started=started,
             sweep_id=str(Path(hydra_cfg.sweep.dir).resolve()) if multirun else None,
         )
-    except KeyboardInterrupt:
-        print("Interrupted: the study is saved; rerun the same command to resume.", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (recovery.Terminated)
+        terminated = isinstance(stop, Terminated)
+        print(
+            f"{'Terminated (SIGTERM)' if terminated else 'Interrupted'}: the study is saved; "
+            "rerun the same command to resume.",
+            file=sys.stderr,
+        )
+        sys.exit(143 if terminated else 130)
     except MlengineError as error:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise  # the launcher records this job as failed and runs the others

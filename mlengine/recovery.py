@@ -16,6 +16,19 @@ INTERRUPTED_KEY = "mlengine.interrupted"  # a trial's user attr: it failed by no
 DIED = "its worker process died (killed or crashed)"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's or `kill`'s stop), handled as Ctrl-C is: the running trial is
+    told FAIL (interrupted), the MLflow runs end KILLED, the study stays resumable."""
+
+
+def raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def interruption(error: KeyboardInterrupt) -> str:
+    return "interrupted (SIGTERM)" if isinstance(error, Terminated) else "interrupted (Ctrl-C)"
+
+
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 

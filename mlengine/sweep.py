@@ -18,7 +18,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from mlengine.recovery import INTERRUPTED_KEY, WORKER_KEY, worker_id
+from mlengine.recovery import INTERRUPTED_KEY, WORKER_KEY, interruption, worker_id
 from mlengine.studies import OpenStudy, counted_trials, quiet_optuna
 
 RETRY_OF_KEY = "mlengine.retry_of"  # user attr of a retry: the number of the trial it reruns
@@ -91,9 +91,9 @@ def _evaluate(
         return study.tell(trial, state=TrialState.PRUNED)
     except catch as error:
         return _fail(study, trial, str(error))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (recovery.Terminated)
         trial.set_user_attr(INTERRUPTED_KEY, True)
-        _fail(study, trial, "interrupted (Ctrl-C)")
+        _fail(study, trial, interruption(stop))
         raise
     except BaseException as error:
         _fail(study, trial, f"{type(error).__name__}: {error}")

@@ -124,6 +124,11 @@ def run_worker(job: WorkerJob, index: int = 1) -> int:
 
 
 def main(payload: str, index: int) -> None:
+    import signal
+
+    from mlengine.recovery import raise_terminated
+
+    signal.signal(signal.SIGTERM, raise_terminated)
     job = pickle.loads(Path(payload).read_bytes())
     try:
         ran = run_worker(job, index)
