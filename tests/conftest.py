@@ -7,6 +7,21 @@ from pathlib import Path
 import pytest
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """One clear line, not 40 import errors, when this Python lacks the project."""
+    import importlib.util
+    import sys
+
+    missing = [
+        m for m in ("hydra", "mlflow", "optuna", "onnxruntime") if not importlib.util.find_spec(m)
+    ]
+    if missing:
+        raise pytest.UsageError(
+            f"{', '.join(missing)} not installed in this Python ({sys.executable}): "
+            'run `pip install -e ".[dev]"` here first (or activate the venv that has it)'
+        )
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test runs in its own folder, so outputs/ (MLflow store, studies) is fresh."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -237,50 +238,66 @@ def blocking_env(blocked: tuple[str, ...] = ()) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def scoring_server(model_path: Path | str, blocked: tuple[str, ...] = ()) -> Iterator[str]:
-    """`mlflow models serve` on a free loopback port; yields its URL, stops its process group.
+def served_process(
+    command: list[str], ready_url: str, log: Path, env: dict[str, str], timeout: float = 180
+) -> Iterator[None]:
+    """A server started in its own session (its workers are its children), ready once
+    `ready_url` answers 200; on the way out its whole process group is stopped.
+
+    Its output goes to `log`, not a pipe: a pipe no one reads fills up and stalls it."""
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def tail() -> str:
+        return log.read_text(errors="replace")[-3000:]
+
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(ready_url, timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None:
+                raise AssertionError(f"{shlex.join(command[:5])} exited:\n{tail()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no answer from {ready_url} in {timeout:.0f} s:\n{tail()}")
+            time.sleep(0.5)
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # a server that failed is gone already
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def scoring_server(
+    model_path: Path | str, blocked: tuple[str, ...] = (), host: str | None = "127.0.0.1"
+) -> Iterator[str]:
+    """`mlflow models serve` on a free loopback port; yields its URL.
 
     `blocked`: top-level packages the server (and its workers) cannot import, as on a
-    machine where they are not installed.
+    machine where they are not installed. `host=None`: no --host (nor MLFLOW_HOST), as the
+    README's command runs it.
     """
     port = free_port()
     env = blocking_env(blocked)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "models",
-            "serve",
-            "-m",
-            str(model_path),
-            "--env-manager",
-            "local",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_path)]
+    command += ["--env-manager", "local", "--port", str(port)]
+    if host is None:
+        env.pop("MLFLOW_HOST", None)
+    else:
+        command += ["--host", host]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/ping", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None:
-                    raise AssertionError(server.stderr.read().decode()[-3000:]) from None
-                if time.monotonic() > deadline:
-                    raise AssertionError("scoring server did not answer /ping in 120 s") from None
-                time.sleep(0.5)
+    log = Path(tempfile.mkdtemp(prefix="scoring-server-")) / "server.log"
+    with served_process(command, f"{url}/ping", log, env, timeout=120):
         yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):  # a server that failed is gone already
-            os.killpg(server.pid, signal.SIGTERM)  # uvicorn workers are children: stop them
-        server.wait(timeout=30)

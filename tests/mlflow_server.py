@@ -11,10 +11,7 @@ import base64
 import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.helpers import free_port
+from tests.helpers import free_port, served_process
 
 ADMIN = "admin"
 ADMIN_PASSWORD = "admin-Pw-for-the-test-server-1"  # noqa: S105 - a throwaway test server's
@@ -105,36 +102,9 @@ def mlflow_server(root: Path, auth: bool = False) -> Iterator[Server]:
             "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-server-secret-key",
         }
         command += ["--app-name", "basic-auth"]
-    log = (root / "server.log").open("wb")
-    server = subprocess.Popen(
-        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None:
-                    log.flush()
-                    tail = (root / "server.log").read_text(errors="replace")[-3000:]
-                    raise AssertionError(f"mlflow server exited:\n{tail}") from None
-                if time.monotonic() > deadline:
-                    raise AssertionError("mlflow server did not answer /health in 180 s") from None
-                time.sleep(0.5)
+    with served_process(command, f"{url}/health", root / "server.log", env):
         yield Server(url, root, (ADMIN, ADMIN_PASSWORD) if auth else None)
-    finally:
-        with contextlib.suppress(ProcessLookupError):  # its workers are in its group
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
-        log.close()
 
 
 def create_user(server: Server, username: str, password: str) -> None:

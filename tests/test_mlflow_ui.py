@@ -14,17 +14,15 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, free_port, run_cli
+from tests.helpers import REPO, free_port, run_cli, served_process
 
 UI_DIR = REPO / "tests" / "ui"
 SCRIPT = UI_DIR / "mlflow_ui.mjs"
@@ -62,61 +60,16 @@ pytestmark = [
 def mlflow_ui(store_uri: str, artifacts: Path, cwd: Path) -> Iterator[str]:
     """`mlflow server` on a free loopback port; yields its URL, stops its process group."""
     port = free_port()
-    log = cwd / "mlflow-server.log"
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mlflow",
-                "server",
-                "--backend-store-uri",
-                store_uri,
-                # The CLI's runs hold local file:// artifact URIs (outputs/artifacts): the
-                # server reads those itself; no mlflow-artifacts proxy is involved.
-                "--no-serve-artifacts",
-                "--default-artifact-root",
-                artifacts.as_uri(),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-            ],
-            cwd=cwd,
-            # No job runner (its huey consumers serve GenAI jobs, not this UI): fewer
-            # processes on a small machine.
-            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # uvicorn's workers are children: stop the whole group
-        )
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store_uri]
+    # The CLI's runs hold local file:// artifact URIs (outputs/artifacts): the server reads
+    # those itself; no mlflow-artifacts proxy is involved.
+    command += ["--no-serve-artifacts", "--default-artifact-root", artifacts.as_uri()]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    # No job runner (its huey consumers serve GenAI jobs, not this UI): fewer processes.
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180  # 15-25 s on a quiet 2-core machine
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None:
-                raise AssertionError(f"mlflow server exited:\n{log.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no /health in 180 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    with served_process(command, f"{url}/health", cwd / "mlflow-server.log", env):
         yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
 
 
 def _listed(url: str, run_id: str, folder: str) -> set[str]:

@@ -24,6 +24,7 @@ from mlengine.features import build_preprocessor
 from mlengine.onnx import OnnxFeed, convert_pipeline, make_session, onnx_feed, to_onnx
 from mlengine.serving.feed import column_values
 from mlengine.serving.schema import ColumnSchema, TableSchema
+from tests.helpers import blocking_env
 
 TYPES = {"age": "numeric", "member": "boolean", "city": "categorical", "joined": "datetime"}
 
@@ -63,6 +64,9 @@ def _schema(**kinds: str) -> TableSchema:
     return TableSchema("classification", columns)
 
 
+BLOCKED = {"skl2onnx", "onnx", "onnxmltools", "onnxscript", "sklearn", "xgboost", "torch"}
+
+
 @pytest.fixture(scope="module")
 def fitted() -> dict[str, Any]:
     X = _frame(300)
@@ -99,16 +103,7 @@ def test_the_feed_needs_neither_onnx_nor_the_training_stack(
         f"""
         import sys
 
-        BLOCKED = {{"skl2onnx", "onnx", "onnxmltools", "onnxscript", "sklearn", "xgboost",
-                    "torch"}}
-
-        class Blocker:
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in BLOCKED:
-                    raise ImportError(f"{{name}} is not installed on this server")
-                return None
-
-        sys.meta_path.insert(0, Blocker())
+        BLOCKED = {BLOCKED!r}
         import numpy as np
         import onnxruntime as ort
         import pandas as pd
@@ -128,7 +123,8 @@ def test_the_feed_needs_neither_onnx_nor_the_training_stack(
     )
     _schema().write(tmp_path)
     root = str(Path(mlengine.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    env = blocking_env(tuple(BLOCKED))  # sitecustomize makes them unimportable
+    env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], root])
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
     )

@@ -7,16 +7,11 @@ lands the test passes, and strict=True turns that into a failure until the mark 
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import math
 import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -30,7 +25,7 @@ from optuna.trial import TrialState
 
 from mlengine import sweep
 from mlengine.studies import OpenStudy
-from tests.helpers import blocking_env, frame_cfg, free_port, scoring_server
+from tests.helpers import frame_cfg, scoring_server
 
 NO_FINITE_VALUE = "the objective returned no finite value"  # mlengine.sweep._evaluate
 
@@ -445,45 +440,11 @@ def _listening(port: int) -> set[str]:
     return found
 
 
-@contextlib.contextmanager
-def _serve_without_host(model_path: Path) -> Iterator[int]:
-    """`mlflow models serve` as the README prints it: no --host (and no MLFLOW_HOST, the
-    variable click reads for it); yields its port once /ping answers on loopback."""
-    port = free_port()
-    env = blocking_env()
-    env.pop("MLFLOW_HOST", None)
-    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_path)]
-    server = subprocess.Popen(
-        [*command, "--env-manager", "local", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None:
-                    raise AssertionError(server.stderr.read().decode()[-3000:]) from None
-                if time.monotonic() > deadline:
-                    raise AssertionError("scoring server did not answer /ping in 120 s") from None
-                time.sleep(0.5)
-        yield port
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-
-
 @pytest.mark.slow
 def test_item23_serving_without_host_listens_on_loopback_only(trained) -> None:
     assert Path("/proc/net/tcp").exists(), "reads Linux's socket table"
-    with _serve_without_host(trained.served_path) as port:
-        assert _listening(port) == {"127.0.0.1"}
+    with scoring_server(trained.served_path, host=None) as url:  # as the README serves it
+        assert _listening(int(url.rsplit(":", 1)[1])) == {"127.0.0.1"}
 
 
 # ---------------------------------------------------------------------------------------------
