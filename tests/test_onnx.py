@@ -36,7 +36,6 @@ from mlengine.onnx import (
     check_parity,
     convert_pipeline,
     make_session,
-    measure_latency,
     onnx_feed,
     to_onnx,
 )
@@ -463,22 +462,6 @@ def test_a_model_that_disagrees_is_refused(data: dict) -> None:
     assert result.model is None
     assert result.reason.startswith("ONNX labels agree with the pipeline on only")
     assert result.label_agreement < MIN_LABEL_AGREEMENT
-
-
-def test_latency_and_size_are_measured(data: dict) -> None:
-    pipeline = _pipeline(Ridge(), True, "onehot").fit(data["X"], data["price"])
-    model = convert_pipeline(pipeline, data["sample"], "regression").model
-    assert model is not None
-    timings = measure_latency(pipeline, model, data["sample"], repeats=5)
-    assert set(timings) >= {
-        "size_bytes",
-        "native_1row_ms",
-        "onnx_1row_ms",
-        "native_batch_ms",
-        "onnx_batch_ms",
-    }
-    assert timings["size_bytes"] == len(model.SerializeToString())
-    assert all(value > 0 for value in timings.values())
 
 
 def test_column_names_onnx_would_rename_still_feed(data: dict) -> None:

@@ -66,7 +66,6 @@ _EXPORTS = {
     "check_parity": ".parity",
     "compare_predictions": ".parity",
     "make_session": ".parity",
-    "measure_latency": ".parity",
     "median_ms": ".parity",
 }
 __all__ = sorted(_EXPORTS)

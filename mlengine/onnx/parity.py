@@ -142,36 +142,6 @@ def make_session(onnx_model: onnx.ModelProto, threads: int = 1) -> onnxruntime.I
     )
 
 
-def measure_latency(
-    pipeline: Any, onnx_model: onnx.ModelProto, X_sample: pd.DataFrame, repeats: int = 200
-) -> dict[str, float]:
-    """Median prediction latency, native pipeline vs ONNX Runtime, one thread each.
-
-    1-row timings use the first row `repeats` times; batch timings use all of X_sample,
-    `max(5, repeats // 10)` times (a batch costs ~100x a row). The ONNX timings include
-    the feed (DataFrame -> tensors), as a server that receives a DataFrame pays it (it
-    builds the `OnnxFeed` once, when it loads the model, as done here);
-    `onnx_session_1row_ms` is the session call alone.
-    """
-    session = make_session(onnx_model)
-    feed = OnnxFeed.of(onnx_model)
-    row = X_sample.iloc[:1]
-    batch_repeats = max(5, repeats // 10)
-
-    def onnx_predict(frame: pd.DataFrame) -> Any:
-        return session.run(None, feed(frame))
-
-    row_feed = feed(row)
-    return {
-        "size_bytes": onnx_model.ByteSize(),
-        "native_1row_ms": median_ms(lambda: pipeline.predict(row), repeats),
-        "onnx_1row_ms": median_ms(lambda: onnx_predict(row), repeats),
-        "onnx_session_1row_ms": median_ms(lambda: session.run(None, row_feed), repeats),
-        "native_batch_ms": median_ms(lambda: pipeline.predict(X_sample), batch_repeats),
-        "onnx_batch_ms": median_ms(lambda: onnx_predict(X_sample), batch_repeats),
-    }
-
-
 def median_ms(fn: Callable[[], Any], repeats: int) -> float:
     for _ in range(min(3, repeats)):  # warm-up: first calls allocate and cache
         fn()
