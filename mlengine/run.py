@@ -439,29 +439,38 @@ def _sweep_refit_export(
         )
     best = study.best_trial
     family, _ = objective.resolve(best.params)
-    if not (conf.export.only or studies.claim_export(handle)):
+    result = RunResult(
+        metric=metric,
+        best_params=dict(best.params),
+        cv_score=best.value,
+        cv_std=best.user_attrs.get("cv_std", float("nan")),
+        holdout={},
+        holdout_line="Holdout: evaluated by the worker that exports",
+        run_id="",
+        experiment_id="",
+        study_name=name,
+        n_trials=counted_trials(study),
+        output_dir=output_dir,
+        family=family.model.name,
+        data_digests=digests,
+        dropped_columns=dropped,
+        trials_per_family=_trials_per_family(study, conf.model.name),
+        refit=conf.export.refit,
+    )
+    # On RDB storages a dead worker's trial is failed within the grace period.
+    patience = (
+        conf.search.grace_period + 2 * conf.search.heartbeat_interval if handle.beats else None
+    )
+    if not (conf.export.only or studies.claim_export(handle, patience)):
         print(
-            f"Study {name} is complete ({counted_trials(study)} trials) and "
+            f"Study {name} is complete ({result.n_trials} trials) and "
             + (
                 "was exported at this count by an earlier run; export.only=true exports it again"
                 if rerun
                 else "another worker exports it (the first to end with no trial running)"
             )
         )
-        return RunResult(
-            metric=metric,
-            best_params=dict(best.params),
-            cv_score=best.value,
-            cv_std=best.user_attrs.get("cv_std", float("nan")),
-            holdout={},
-            holdout_line="Holdout: evaluated by the worker that exports",
-            run_id="",
-            experiment_id="",
-            study_name=name,
-            n_trials=counted_trials(study),
-            output_dir=output_dir,
-            family=family.model.name,
-        )
+        return result
     if draws_plots(conf.search.plots, conf.search.timeout):
         with budget.stage("plots"):
             _log_study_plots(study, tracker, output_dir)
@@ -471,39 +480,20 @@ def _sweep_refit_export(
     with budget.stage("evaluate"):
         report = _evaluate(conf, ds.task, pipeline, X_test, y_test, metric, output_dir, redundant)
         _log_evaluation(tracker, report, output_dir / "holdout")
-    holdout = report.metrics
     if conf.export.refit == "all":  # the holdout was scored; now every row trains
         with budget.stage("refit"):
             X_all, y_all = pd.concat([X_train, X_test]), pd.concat([y_train, y_test])
             pipeline = _fit(objective, members, X_all, y_all)
     n_fit = len(X_train) + (len(X_test) if conf.export.refit == "all" else 0)
-    result = RunResult(
-        metric=metric,
-        best_params=dict(best.params),
-        cv_score=best.value,
-        cv_std=best.user_attrs.get("cv_std", float("nan")),
-        holdout=holdout,
-        holdout_intervals={k: list(v) for k, v in report.intervals.items()},
-        holdout_line=report.line(),
-        data_digests=digests,
-        importance=report.to_dict()["importance"],
-        run_id="",
-        experiment_id="",
-        study_name=name,
-        n_trials=counted_trials(study),
-        output_dir=output_dir,
-        dropped_columns=dropped,
-        family=family.model.name,
-        ensemble={
+    result.holdout = report.metrics
+    result.holdout_intervals = {k: list(v) for k, v in report.intervals.items()}
+    result.holdout_line = report.line()
+    result.importance = report.to_dict()["importance"]
+    result.n_rows_fit, result.pipeline = n_fit, pipeline
+    if len(members) > 1:
+        result.ensemble = {
             f"trial {t.number} ({objective.resolve(t.params)[0].model.name})": w for t, w in members
         }
-        if len(members) > 1
-        else {},
-        trials_per_family=_trials_per_family(study, conf.model.name),
-        refit=conf.export.refit,
-        n_rows_fit=n_fit,
-        pipeline=pipeline,
-    )
     tracker.log_params(
         {f"best.{k}": v for k, v in best.params.items()}
         | {
