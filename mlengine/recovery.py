@@ -62,11 +62,15 @@ def fail_stale_trials(handle: Any) -> int:
         for t in handle.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if is_dead_local_worker(t.user_attrs.get(WORKER_KEY))
     ]
+    # On an RDB storage a dead worker's trial is retried, found here or by its heartbeat.
+    retry = handle.storage.get_heartbeat_stale_trial_callback() if handle.beats else None
     for trial in stale:
         trial_id = handle.trial_id(trial.number)
         handle.storage.set_trial_user_attr(trial_id, "fail_reason", DIED)
         handle.storage.set_trial_user_attr(trial_id, INTERRUPTED_KEY, True)
-        handle.study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        failed = handle.study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        if retry is not None:
+            retry(handle.study, failed)
     return len(stale)
 
 

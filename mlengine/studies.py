@@ -31,6 +31,7 @@ from mlengine.samplers import make_pruner, make_sampler
 # those running now (they will end). WAITING ones (enqueued warm starts) are not yet trials.
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 PARENT_RUN_KEY = "mlengine.parent_run_id"  # the study's MLflow parent run (a user attr)
+SCHEMA_LOCK = "mlengine:storage-schema"  # the slot taken while a storage creates its tables
 
 
 @dataclass
@@ -158,14 +159,19 @@ def _storage(url: str, search: SearchConfig) -> Any:
     from mlengine.tracking import redact
 
     try:
-        # A trial whose worker stops beating (killed, on any machine) is FAIL after the
-        # grace period, and its parameters are enqueued once more.
-        return optuna.storages.RDBStorage(
-            url,
-            heartbeat_interval=search.heartbeat_interval,
-            grace_period=search.grace_period,
-            failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
-        )
+        # Workers started together would create the schema at once (a unique-key error
+        # in PostgreSQL, a locked file in SQLite): one creates it, the others find it.
+        with slot(url, SCHEMA_LOCK):
+            # A trial whose worker stops beating (killed, on any machine) is FAIL after the
+            # grace period, and its parameters are enqueued once more.
+            return optuna.storages.RDBStorage(
+                url,
+                heartbeat_interval=search.heartbeat_interval,
+                grace_period=search.grace_period,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=1
+                ),
+            )
     except Exception as error:  # noqa: BLE001 - drivers raise their own types
         raise MlengineError(
             f"Cannot open Optuna storage {redact(url)}: {str(error).splitlines()[0]}"
@@ -213,23 +219,26 @@ _engines: dict[str, Any] = {}
 EXPORT_CLAIM_KEY = "mlengine.exported_at"  # study user attr: the trial count last exported
 
 
-def claim_export(handle: OpenStudy, poll_s: float = 0.5) -> bool:
+def claim_export(handle: OpenStudy, patience_s: float | None = None, poll_s: float = 0.5) -> bool:
     """Whether this worker exports the study: the first to find no trial running (another
     worker's, on any machine) once its own sweep ended, for this count of trials.
 
     Trials of dead workers are failed while it waits (local processes at once, RDB ones
-    after their grace period), so a killed worker does not stall the decision.
+    after their grace period), so a killed worker does not stall the decision. A trial
+    still RUNNING after `patience_s` (one killed before its first heartbeat) is not waited
+    for any longer.
     """
     from mlengine.recovery import fail_stale_trials
 
-    study = handle.study
+    study, started = handle.study, time.monotonic()
     while True:
         with handle.slot():
             if handle.beats:
                 optuna.storages.fail_stale_trials(study)
             fail_stale_trials(handle)
             running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if not running:
+            patient = patience_s is None or time.monotonic() - started < patience_s
+            if not running or not patient:
                 count = counted_trials(study)
                 if study.user_attrs.get(EXPORT_CLAIM_KEY) == count:
                     return False  # a worker that ended with this one exported already

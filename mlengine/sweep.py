@@ -45,6 +45,8 @@ def run_trials(
                 if counted_trials(study, running=True) >= n_trials:
                     break
                 trial = study.ask()
+                if handle.beats:  # a first beat before anything can kill it: it can go stale
+                    handle.storage.record_heartbeat(handle.trial_id(trial.number))
                 # Stamped at once, so a rerun can tell a trial whose process was killed.
                 trial.set_user_attr(WORKER_KEY, worker_id())
             with heartbeat(handle, trial.number):
@@ -58,7 +60,8 @@ def run_trials(
 @contextlib.contextmanager
 def heartbeat(handle: OpenStudy, number: int) -> Iterator[None]:
     """While the block runs, a thread records trial `number`'s heartbeat every
-    heartbeat_interval (RDB storages; Optuna's own only beats inside study.optimize)."""
+    heartbeat_interval (RDB storages; Optuna's own only beats inside study.optimize). The
+    first beat is recorded when the trial is asked for (`run_trials`)."""
     if not handle.beats:
         yield
         return
@@ -66,7 +69,6 @@ def heartbeat(handle: OpenStudy, number: int) -> Iterator[None]:
     interval = handle.storage.get_heartbeat_interval()
 
     def beat() -> None:
-        handle.storage.record_heartbeat(trial_id)
         while not stop.wait(interval):
             handle.storage.record_heartbeat(trial_id)
 

@@ -17,10 +17,10 @@ pytestmark = pytest.mark.slow
 N_TRIALS = 15
 
 
-def _args(url: str, *extra: str) -> list[str]:
+def _args(url: str, *extra: str, n_trials: int = N_TRIALS) -> list[str]:
     return [
         f"search.storage={url}",
-        f"search.n_trials={N_TRIALS}",
+        f"search.n_trials={n_trials}",
         "model=random_forest",  # ~1 s a trial: every worker gets some
         "search.cv_folds=3",
         "search.pruner=none",
@@ -82,8 +82,11 @@ def test_a_killed_workers_trial_fails_after_the_grace_period_and_the_count_holds
     from optuna.trial import TrialState
 
     url = fresh_database(postgres_server, "killed_worker")
-    beats = ["search.heartbeat_interval=1", "search.grace_period=4"]
-    workers = [start_cli(_args(url, *beats), tmp_path) for _ in range(3)]
+    beats = ["search.heartbeat_interval=1", "search.grace_period=3"]
+    # More trials than the other test: after the grace period some are left to ask for,
+    # and the first ask after it runs the dead trial's retry.
+    n_trials = 2 * N_TRIALS
+    workers = [start_cli(_args(url, *beats, n_trials=n_trials), tmp_path) for _ in range(3)]
     victim = workers[0]
 
     def victim_is_in_a_trial() -> bool:
@@ -105,7 +108,7 @@ def test_a_killed_workers_trial_fails_after_the_grace_period_and_the_count_holds
     counted = [
         t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
     ]
-    assert len(counted) == N_TRIALS
+    assert len(counted) == n_trials
     (dead,) = [t for t in trials if t.state == TrialState.FAIL]
     assert dead.user_attrs["mlengine.worker"].endswith(f":{victim.pid}")
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
