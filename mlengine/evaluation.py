@@ -63,7 +63,7 @@ class HoldoutReport:
                 + (f" [{low_high[0]:.4f}, {low_high[1]:.4f}]" if low_high else "")
             )
         how = f", {self.level:.0%} CI of {self.resamples} bootstrap resamples"
-        return f"Holdout ({self.rows} rows{how if self.intervals else ''}): " + ", ".join(shown)
+        return f"Holdout: {', '.join(shown)} ({self.rows} rows{how if self.intervals else ''})"
 
 
 def evaluate_holdout(
