@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mlengine.budget import process_started
 from mlengine.config import MlengineError, no_frame_error, register_configs, validate
-from mlengine.recovery import Terminated, raise_terminated
+from mlengine.recovery import Terminated, install_stop_handlers
 from mlengine.tracking import redact
 
 
@@ -164,7 +163,7 @@ def main() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
-    signal.signal(signal.SIGTERM, raise_terminated)  # stop cleanly, as on Ctrl-C
+    install_stop_handlers()  # SIGTERM stops cleanly, as Ctrl-C does
     code: Any = 0
     try:
         hydra_app()

@@ -31,7 +31,8 @@ def select(
     """Trial number -> weight, at most `max_members` trials; the best single trial alone
     when no blend scores better on the out-of-fold rows."""
     sign = 1.0 if METRICS[metric].direction == "maximize" else -1.0
-    ranked = sorted(values, key=lambda n: sign * values[n], reverse=True)
+    finite = [n for n in values if np.isfinite(values[n])]  # NaN would scramble the ranking
+    ranked = sorted(finite, key=lambda n: sign * values[n], reverse=True)
     candidates = [n for n in ranked if n in oof][: max_members * CANDIDATES_PER_MEMBER]
     if not candidates:
         return {}

@@ -21,8 +21,37 @@ class Terminated(KeyboardInterrupt):
     told FAIL (interrupted), the MLflow runs end KILLED, the study stays resumable."""
 
 
+# The stop a signal asked for. A library's broad `except:` around an import can swallow the
+# KeyboardInterrupt a signal raised and turn it into an ImportError (seen: Hydra's
+# instantiate reporting "Error locating target" on SIGTERM); `raise_if_stopping` raises it
+# again where mlengine turns errors into config errors or failed trials.
+_requested_stop: KeyboardInterrupt | None = None
+
+
 def raise_terminated(signum: int, frame: Any) -> None:
+    global _requested_stop
+    _requested_stop = Terminated()
     raise Terminated()
+
+
+def raise_interrupted(signum: int, frame: Any) -> None:
+    global _requested_stop
+    _requested_stop = KeyboardInterrupt()
+    raise KeyboardInterrupt()
+
+
+def install_stop_handlers() -> None:
+    """SIGTERM and SIGINT stop the run as Ctrl-C does, and are remembered (raise_if_stopping)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, raise_terminated)
+    signal.signal(signal.SIGINT, raise_interrupted)
+
+
+def raise_if_stopping() -> None:
+    """Raise the stop a signal asked for, if one did (call it before reporting an error)."""
+    if _requested_stop is not None:
+        raise type(_requested_stop)()
 
 
 def interruption(error: KeyboardInterrupt) -> str:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from mlengine.config import ConfigError, ModelConfig, ParamSpec
 from mlengine.metrics import METRICS, score
+from mlengine.recovery import raise_if_stopping
 from mlengine.threads import apply_thread_policy
 
 log = logging.getLogger("mlengine")
@@ -133,6 +134,7 @@ def make_estimator(model: ModelConfig, task: str, params: dict, seed: int) -> An
         estimator = instantiate({**spec, **flat}, _convert_="all")
         estimator.set_params(**nested)
     except Exception as error:  # noqa: BLE001 - Hydra wraps import and argument errors
+        raise_if_stopping()  # a signal's KeyboardInterrupt swallowed inside an import
         raise ConfigError(f"model={model.name}", str(error).splitlines()[0]) from None
     apply_thread_policy(estimator, model.threads, spec)
     names = estimator.get_params(deep=False)
@@ -323,6 +325,7 @@ class CrossValidatedObjective:
                 self._record_rounds(trial, trained)
                 raise
             except (ValueError, TypeError, ArithmeticError, np.linalg.LinAlgError) as error:
+                raise_if_stopping()
                 reason = f"{type(error).__name__}: {error}"
                 # Read by the progress bar and the trial's MLflow run (tag fail_reason).
                 trial.set_user_attr("fail_reason", reason[:5000])
@@ -366,7 +369,8 @@ class CrossValidatedObjective:
 
     def _keep(self, number: int, oof: np.ndarray, value: float) -> None:
         """Remember a complete trial's predictions, dropping the worst beyond `keep_oof`."""
-        if np.isnan(oof).any():  # a fold was skipped: not a full out-of-fold set
+        # A non-finite score ends the trial FAIL (sweep); a skipped fold leaves NaN rows.
+        if not math.isfinite(value) or np.isnan(oof).any():
             return
         self.oof[number], self.oof_values[number] = oof, value
         if len(self.oof) > self.keep_oof:

@@ -124,11 +124,9 @@ def run_worker(job: WorkerJob, index: int = 1) -> int:
 
 
 def main(payload: str, index: int) -> None:
-    import signal
+    from mlengine.recovery import install_stop_handlers
 
-    from mlengine.recovery import raise_terminated
-
-    signal.signal(signal.SIGTERM, raise_terminated)
+    install_stop_handlers()
     job = pickle.loads(Path(payload).read_bytes())
     try:
         ran = run_worker(job, index)

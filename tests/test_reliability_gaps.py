@@ -87,16 +87,6 @@ def test_item13_a_study_of_only_non_finite_trials_has_no_best() -> None:
         _ = handle.study.best_trial
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "mlengine/search.py CrossValidatedObjective._keep stores the out-of-fold predictions "
-        "of a trial whose mean CV score is NaN (sweep then tells it FAIL), and "
-        "mlengine/ensemble.py select() ranks NaN values with sorted() and picks from them: "
-        "with search.ensemble>=2 a FAIL trial can become an exported member. Fix: _keep "
-        "returns early unless math.isfinite(value); select() drops non-finite values."
-    ),
-)
 def test_item13_a_non_finite_trial_is_never_an_ensemble_member() -> None:
     from types import SimpleNamespace
 
@@ -151,6 +141,9 @@ def test_item13_a_non_finite_trial_is_never_an_ensemble_member() -> None:
     conf = SimpleNamespace(search=SimpleNamespace(ensemble=2))  # search.ensemble=2
     members = _members(conf, cv, study, pd.Series(y), "accuracy", "classification")
     assert [(t.number, t.state) for t, _ in members if t.state != TrialState.COMPLETE] == []
+    # select() itself passes over a non-finite score, even when handed one with its rows.
+    weights = ensemble.select(oof, dict(enumerate(values)), y, "accuracy", 2, np.array([0, 1]))
+    assert weights and 0 not in weights
 
 
 # ---------------------------------------------------------------------------------------------

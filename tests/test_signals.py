@@ -3,15 +3,18 @@ MLflow runs KILLED, leave the study resumable, and exit 130 / 143 with one line.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from pathlib import Path
 
 import pytest
 
+from mlengine import recovery
+from mlengine.config import ModelConfig
+from mlengine.search import make_estimator
 from tests.helpers import all_runs, journal_study, run_cli, start_cli
 from tests.postgres import wait_until
 
-pytestmark = pytest.mark.slow
 # ~1-2 s a trial, so the signal lands inside one.
 SWEEP = ["dataset=digits", "model=random_forest", "search.n_trials=6", "search.cv_folds=3"]
 SWEEP += ["eda=off", "export.onnx=false", "search.pruner=none"]
@@ -24,6 +27,7 @@ def _running(workdir: Path) -> list:
         return []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("sig", "code", "words"),
     [(signal.SIGINT, 130, "Interrupted"), (signal.SIGTERM, 143, "Terminated (SIGTERM)")],
@@ -54,3 +58,22 @@ def test_a_signal_stops_the_running_trial_and_the_study_resumes(
     assert len(trials) == 6 and all(t.state.is_finished() for t in trials)
     parents = [r for r in all_runs(workdir) if "mlflow.parentRunId" not in r.data.tags]
     assert [r.info.status for r in parents] == ["FINISHED"]
+
+
+def test_item16_a_signal_swallowed_inside_an_import_still_stops_the_trial(monkeypatch) -> None:
+    """A library's bare `except:` around an import swallows the KeyboardInterrupt a signal
+    raised, and Hydra then reports "Error locating target" (seen in CI on SIGTERM). The
+    stop must still win over that config error."""
+    import hydra.utils
+
+    monkeypatch.setattr(recovery, "_requested_stop", None)
+
+    def instantiate(*args, **kwargs):
+        with contextlib.suppress(BaseException):  # what the swallowing library does
+            recovery.raise_terminated(signal.SIGTERM, None)  # the handler, mid-import
+        raise ImportError("Error locating target 'sklearn.ensemble.RandomForestClassifier'")
+
+    monkeypatch.setattr(hydra.utils, "instantiate", instantiate)
+    model = ModelConfig(name="rf", classifier={"_target_": "sklearn.ensemble.X"})
+    with pytest.raises(recovery.Terminated):
+        make_estimator(model, "classification", {}, seed=0)
