@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import sys
@@ -182,7 +183,6 @@ def _exit_now(code: Any) -> None:
     journal written); at-exit handlers still run, and the logs and streams are flushed.
     """
     import atexit
-    import logging
 
     # CPython's own (private, long-stable) hook that runs the handlers now; os._exit below
     # would skip them. The end-to-end tests read back what a CLI run wrote.
@@ -233,6 +233,28 @@ def hydra_app(cfg: DictConfig) -> Any:
         # Exiting here keeps Hydra from echoing the overrides, which may hold passwords.
         print(redact(str(error)), file=sys.stderr)
         sys.exit(1)
+    except Exception as error:
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            raise
+        # A bug, not a user error: its traceback goes to the run's log file (and console);
+        # the MLflow run is already ended FAILED (tracking.parent_run).
+        logging.getLogger("mlengine").exception("Unexpected error")
+        print(
+            redact(
+                f"mlengine stopped on an unexpected error: {type(error).__name__}: {error}"
+            ).splitlines()[0]
+            + f" (the traceback is in {_log_file() or 'the log above'}; please report it)",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+
+
+def _log_file() -> str | None:
+    """The file Hydra's job logging writes, if any."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            return handler.baseFilename
+    return None
 
 
 if __name__ == "__main__":

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from mlengine.config import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,7 @@ def score_predictions(
         return float(np.sqrt(skm.mean_squared_error(y, pred)))
     if name == "mape":
         if np.any(np.asarray(y, dtype=float) == 0):
-            raise ValueError("MAPE is undefined where the target is 0")
+            raise ConfigError("search.metric=mape", "is undefined where the target is 0")
         return float(skm.mean_absolute_percentage_error(y, pred))
     return float(skm.mean_absolute_error(y, pred))  # mae: every other name is refused above
 
@@ -123,11 +128,15 @@ def holdout_scores(
     scores = {}
     for name in HOLDOUT_METRICS[task]:
         if METRICS[name].needs_proba and proba is None:
+            log.info("Holdout %s not computed: the model gives no probabilities", name)
+            continue
+        if name == "mape" and np.any(np.asarray(y, dtype=float) == 0):
+            log.info("Holdout mape not computed: a holdout target is 0")
             continue
         try:
             scores[name] = score_predictions(
                 name, y, predictions=predictions, proba=proba, classes=classes
             )
-        except ValueError:  # e.g. a class absent from a small holdout
-            continue
+        except ValueError as error:  # e.g. a class absent from a small holdout
+            log.warning("Holdout %s not computed: %s", name, error)
     return scores

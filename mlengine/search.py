@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -64,6 +66,39 @@ class BudgetExhausted(optuna.TrialPruned):
 
 class EstimatorFailure(Exception):
     """The estimator rejected a parameter combination: the trial fails, the sweep goes on."""
+
+
+# What an estimator raises for parameters or data it cannot handle.
+ESTIMATOR_ERRORS = (ValueError, TypeError, ArithmeticError, np.linalg.LinAlgError)
+# mlengine's own modules whose code runs as part of a pipeline (transformers, estimators):
+# their errors are the estimator's. Any other mlengine module raising is a bug.
+PIPELINE_MODULES = ("mlengine.transformers", "mlengine.features", "mlengine.models.")
+
+
+@contextlib.contextmanager
+def estimator_errors(trial: optuna.Trial) -> Iterator[None]:
+    """Wraps an estimator's fit or predict: what it raises fails the trial with its reason
+    (EstimatorFailure); an error raised in mlengine's own code, such as a callback the
+    estimator calls, is a bug and propagates, ending the sweep."""
+    try:
+        yield
+    except ESTIMATOR_ERRORS as error:
+        raise_if_stopping()  # a signal's KeyboardInterrupt swallowed by a library
+        if _raised_by_mlengine(error):
+            raise
+        reason = f"{type(error).__name__}: {error}"
+        # Read by the progress bar and the trial's MLflow run (tag fail_reason).
+        trial.set_user_attr("fail_reason", reason[:5000])
+        raise EstimatorFailure(reason) from error
+
+
+def _raised_by_mlengine(error: BaseException) -> bool:
+    """True when the innermost frame of the error is mlengine code outside the pipeline."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    module = tb.tb_frame.f_globals.get("__name__", "") if tb is not None else ""
+    return module.startswith("mlengine.") and not module.startswith(PIPELINE_MODULES)
 
 
 def suggest_params(
@@ -314,22 +349,17 @@ class CrossValidatedObjective:
                     pipeline = Pipeline(
                         [("preprocess", self.make_preprocessor()), ("model", clone(estimator))]
                     )
-                    pipeline.fit(
-                        X_tr, y_tr, **self._prefixed(fit_kwargs(self.model, pipeline[-1], y_tr))
-                    )
+                    kwargs = self._prefixed(fit_kwargs(self.model, pipeline[-1], y_tr))
+                    with estimator_errors(trial):
+                        pipeline.fit(X_tr, y_tr, **kwargs)
                     fit_rows.append(len(X_tr))
-                scores.append(score(self.metric, pipeline, X_va, y_va))
-                if self.keep_oof:
-                    oof = self._out_of_fold(oof, pipeline, X_va, valid_idx)
+                with estimator_errors(trial):
+                    scores.append(score(self.metric, pipeline, X_va, y_va))
+                    if self.keep_oof:
+                        oof = self._out_of_fold(oof, pipeline, X_va, valid_idx)
             except optuna.TrialPruned:
                 self._record_rounds(trial, trained)
                 raise
-            except (ValueError, TypeError, ArithmeticError, np.linalg.LinAlgError) as error:
-                raise_if_stopping()
-                reason = f"{type(error).__name__}: {error}"
-                # Read by the progress bar and the trial's MLflow run (tag fail_reason).
-                trial.set_user_attr("fail_reason", reason[:5000])
-                raise EstimatorFailure(reason) from error
             if not self.model.iterative:
                 # The running mean in the metric's own terms, as the study's direction is.
                 # Step fold * STEP_STRIDE: the warm-up spares fold 0 (small tables: folds 0
@@ -460,8 +490,9 @@ class CrossValidatedObjective:
         )
         X_in, X_es = X_tr.iloc[inner], X_tr.iloc[stop]
         y_in, y_es = y_tr.iloc[inner], y_tr.iloc[stop]
-        preprocessor = self.make_preprocessor().fit(X_in, y_in)
-        Xt_in, Xt_es = preprocessor.transform(X_in), preprocessor.transform(X_es)
+        with estimator_errors(trial):
+            preprocessor = self.make_preprocessor().fit(X_in, y_in)
+            Xt_in, Xt_es = preprocessor.transform(X_in), preprocessor.transform(X_es)
         estimator = make_estimator(self.model, self.task, params, self.seed)
         trained.append(0)
 
@@ -487,13 +518,15 @@ class CrossValidatedObjective:
                 ]
             estimator.set_params(callbacks=[_xgboost_callback(on_round)])
             try:
-                estimator.fit(Xt_in, y_in, eval_set=eval_set, verbose=False, **kwargs)
+                with estimator_errors(trial):
+                    estimator.fit(Xt_in, y_in, eval_set=eval_set, verbose=False, **kwargs)
             finally:
                 estimator.set_params(callbacks=None)  # a fitted model holds no trial
             best = int(estimator.best_iteration)
             trained[-1] = int(estimator.get_booster().num_boosted_rounds())
         else:  # estimators with epoch callbacks, e.g. mlengine.models.torch_mlp
-            estimator.fit(Xt_in, y_in, eval_set=eval_set, callbacks=[on_round], **kwargs)
+            with estimator_errors(trial):
+                estimator.fit(Xt_in, y_in, eval_set=eval_set, callbacks=[on_round], **kwargs)
             best = int(estimator.best_iteration_)
             trained[-1] = int(getattr(estimator, "n_iter_", trained[-1]))
         pipeline = Pipeline([("preprocess", preprocessor), ("model", estimator)])

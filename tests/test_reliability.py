@@ -259,3 +259,77 @@ def test_one_failed_multirun_job_does_not_stop_the_others(workdir: Path) -> None
     runs = _all_runs(workdir)
     kinds = {(r.data.tags.get("mlengine.run_kind"), r.info.status) for r in runs}
     assert kinds == {("study", "FINISHED"), ("trial", "FINISHED"), ("sweep", "FAILED")}
+
+
+# A sitecustomize.py that plants a bug in mlengine's own code around the estimator.
+_PLANTED_BUG = """
+import mlengine.search
+
+
+def fit_kwargs(*args, **kwargs):
+    raise TypeError("planted bug in mlengine's own code")
+
+
+mlengine.search.fit_kwargs = fit_kwargs
+"""
+
+
+def test_item12_a_bug_outside_the_estimator_aborts_the_sweep(workdir: Path, monkeypatch) -> None:
+    """Only what the estimator raises in fit/predict fails a trial; a TypeError in mlengine's
+    code around it propagates on the first trial instead of failing every trial."""
+    from mlengine import run_experiment, search
+
+    def planted(*args, **kwargs):
+        raise TypeError("planted bug in mlengine's own code")
+
+    monkeypatch.setattr(search, "fit_kwargs", planted)
+    with pytest.raises(TypeError, match="planted bug"):
+        run_experiment(
+            ["dataset=iris", "model=logistic_regression", "search.n_trials=4", "eda=off"]
+        )
+    # The first trial ended the sweep (the others wait: enqueued warm starts).
+    (trial,) = [t for t in journal_study(workdir).trials if t.state.name != "WAITING"]
+    assert trial.state.name == "FAIL" and "planted bug" in trial.user_attrs["fail_reason"]
+    parents = [r for r in _all_runs(workdir) if "mlflow.parentRunId" not in r.data.tags]
+    assert [r.info.status for r in parents] == ["FAILED"]
+
+
+def test_item12_an_error_raised_in_mlengine_code_is_not_the_estimators() -> None:
+    import optuna
+    from sklearn.linear_model import LogisticRegression
+
+    from mlengine.metrics import score_predictions
+    from mlengine.search import EstimatorFailure, estimator_errors
+
+    trial = optuna.create_study().ask()
+    with pytest.raises(EstimatorFailure, match="C"), estimator_errors(trial):
+        LogisticRegression(C=-1.0).fit([[0.0], [1.0]], [0, 1])  # the estimator refuses C
+    assert "C" in trial.user_attrs["fail_reason"]
+    with pytest.raises(ValueError, match="unknown metric"), estimator_errors(trial):
+        score_predictions("accuracyy", [0, 1], predictions=[0, 1])  # mlengine's own raise
+
+
+@pytest.mark.slow
+def test_item12_an_unexpected_error_is_one_line_with_its_traceback_in_the_log(
+    workdir: Path, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_PLANTED_BUG)
+    env = {"PYTHONPATH": str(site)}
+    result = run_cli(
+        ["dataset=iris", "model=logistic_regression", "search.n_trials=4", "eda=off"],
+        workdir,
+        env=env,
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("mlengine stopped on an unexpected error: TypeError: planted bug")
+    (log_file,) = (workdir / "outputs" / "runs").glob("*/*.log")
+    assert str(log_file) in last
+    logged = log_file.read_text()
+    assert "Traceback" in logged and "planted bug in mlengine's own code" in logged
+    runs = _all_runs(workdir)
+    assert [r.info.status for r in runs if "mlflow.parentRunId" not in r.data.tags] == ["FAILED"]
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    assert not list((workdir / "outputs").rglob("MLmodel"))  # nothing exported
