@@ -64,6 +64,15 @@ def all_runs(workdir: Path) -> list:
     return client.search_runs(ids, max_results=5000)
 
 
+def assert_nothing_left(workdir: Path) -> None:
+    """After a refused run: no exported model, and no MLflow run left RUNNING."""
+    outputs = workdir / "outputs"
+    assert not list(outputs.rglob("MLmodel")), "a refused run exported a model"
+    if (outputs / "mlflow.db").exists():
+        running = [r.info.run_id for r in all_runs(workdir) if r.info.status == "RUNNING"]
+        assert not running, f"runs left RUNNING: {running}"
+
+
 def journal_study(workdir: Path) -> object:
     """The one study in workdir's default journal (None before it exists)."""
     import optuna

@@ -27,6 +27,7 @@ from tests.helpers import (
     EXPECTED_DROPS,
     EXPECTED_KINDS,
     N_MISSING_TARGET,
+    assert_nothing_left,
     frame_cfg,
     messy_frame,
     run_cli,
@@ -438,7 +439,11 @@ def _write_case(workdir: Path, case: str) -> tuple[list[str], str]:
     path = workdir / "data.csv"
     if case == "empty":
         path.write_text("")
-        return ["dataset.target=churn"], "data.csv"
+        return ["dataset.path=data.csv", "dataset.target=churn"], "data.csv"
+    if case == "corrupt_gzip":  # item 4: an unreadable file
+        path = workdir / "data.csv.gz"
+        path.write_bytes(b"this is not gzip data" * 10)
+        return ["dataset.path=data.csv.gz", "dataset.target=churn"], "data.csv.gz"
     if case == "all_missing_target":
         frame["churn"] = ""
     elif case == "single_class":
@@ -453,17 +458,20 @@ def _write_case(workdir: Path, case: str) -> tuple[list[str], str]:
         "single_class": "'churn'",
         "few_rows": "search.cv_folds=5",
     }[case]
-    return [f"dataset.target={target}"], expected
+    return ["dataset.path=data.csv", f"dataset.target={target}"], expected
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "case", ["empty", "absent_target", "all_missing_target", "single_class", "few_rows"]
+    "case",
+    ["empty", "corrupt_gzip", "absent_target", "all_missing_target", "single_class", "few_rows"],
 )
 def test_cli_user_errors_are_one_clear_line(workdir: Path, case: str) -> None:
+    """Items 4-7, the four promises: the line names the problem, a non-zero exit, no
+    traceback, no exported model and no MLflow run left RUNNING."""
     args, expected = _write_case(workdir, case)
     result = run_cli(
-        ["dataset=csv", "dataset.path=data.csv", "eda=off", "search.cv_folds=5", *args],
+        ["dataset=csv", "eda=off", "search.cv_folds=5", *args],
         workdir,
         timeout=300,
     )
@@ -473,6 +481,7 @@ def test_cli_user_errors_are_one_clear_line(workdir: Path, case: str) -> None:
     assert lines, result.stderr[-2000:]
     if case == "absent_target":
         assert "churn" in lines[0] and lines[0].index("churn") < lines[0].index("amount")
+    assert_nothing_left(workdir)
 
 
 @pytest.mark.slow
