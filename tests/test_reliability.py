@@ -42,6 +42,14 @@ def test_unreachable_tracking_store_fails_before_training(workdir: Path) -> None
     assert time.perf_counter() - started < 60
 
 
+def test_item20_a_malformed_tracking_uri_fails_before_training(workdir: Path) -> None:
+    result = run_cli(["tracking.uri=foo://bar", "eda=off"], workdir, timeout=120)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "foo://bar" in line and "unsupported URI" in line and "(check tracking.uri)" in line
+    assert not (workdir / "outputs" / "optuna").exists(), "no study may be created"
+
+
 def test_secrets_in_storage_url_never_leak(workdir: Path) -> None:
     result = run_cli(
         [
@@ -333,3 +341,35 @@ def test_item12_an_unexpected_error_is_one_line_with_its_traceback_in_the_log(
     assert [r.info.status for r in runs if "mlflow.parentRunId" not in r.data.tags] == ["FAILED"]
     assert not [r for r in runs if r.info.status == "RUNNING"]
     assert not list((workdir / "outputs").rglob("MLmodel"))  # nothing exported
+
+
+@pytest.mark.slow
+def test_item21_no_exported_file_is_a_pickle_and_xgboost_is_stored_as_its_own_format(
+    workdir: Path,
+) -> None:
+    import io
+    import re
+    import zipfile
+
+    import numpy as np
+
+    from mlengine import run_experiment
+
+    result = run_experiment(
+        ["dataset=wine", "model=xgboost", "search.n_trials=2", "search.cv_folds=3", "eda=off"]
+    )
+    run_folder = result.model_path.parent
+    files = [p for p in run_folder.rglob("*") if p.is_file()]
+    assert files and not [p for p in files if p.suffix in {".pkl", ".pickle", ".joblib"}]
+    assert not [p for p in files if p.read_bytes()[:1] == b"\x80"], "a pickle stream"
+    with zipfile.ZipFile(result.model_path / "model.skops") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    schema = members.pop("schema.json").decode()
+    for name, content in members.items():
+        if name.endswith(".npy"):
+            np.load(io.BytesIO(content), allow_pickle=False)  # raises on an object array
+        else:
+            assert name.endswith(".bin") and content[:1] == b"{", name  # XGBoost's UBJSON
+    assert '"__class__": "Booster"' in schema
+    loaders = set(re.findall(r'"__loader__": "(\w+)"', schema))
+    assert not loaders & {"ConstructorFromReduceNode", "FunctionNode", "MethodNode"}, loaders

@@ -48,6 +48,8 @@ def test_two_workers_run_exactly_n_trials_under_one_parent(workdir: Path) -> Non
     assert parent.data.params["study.sampler"] == "tpe"
     assert parent.data.params["study.name"] == parent.data.tags["mlengine.study"]
     assert not list(workdir.rglob("job.pkl"))  # the workers' copy of the data is gone
+    exported = [p for p in (workdir / "outputs" / "runs").glob("*/model") if p.is_dir()]
+    assert len(exported) == 1  # item 17: one model exported
 
     from mlflow.tracking import MlflowClient
 
@@ -68,6 +70,8 @@ def test_three_processes_on_one_journal_study_end_with_exactly_n_trials(workdir:
     runs = all_runs(workdir)
     assert len(_parents(runs)) == 1  # one study, one parent run, whoever came first
     assert len(_children(runs)) == 12
+    exported = [p for p in (workdir / "outputs" / "runs").glob("*/model") if p.is_dir()]
+    assert len(exported) == 1  # item 17: one model, by the worker that completed the study
 
 
 def _experiment(workdir: Path, name: str, dataset: str, model: str, extra: str = "") -> None:
