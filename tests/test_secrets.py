@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlengine.redaction import redact
-from tests.helpers import all_runs, run_cli
+from tests.helpers import run_cli
 from tests.postgres import fresh_database
 
 PASSWORD = "Sup3r-Secret-42"
@@ -39,12 +39,14 @@ def _grep_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()]
 
 
-def _grep_mlflow(workdir: Path) -> list[str]:
+def _grep_mlflow(workdir: Path, tracking_uri: str | None = None) -> list[str]:
     from mlflow import MlflowClient
 
-    client = MlflowClient(f"sqlite:///{workdir / 'outputs' / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri or f"sqlite:///{workdir / 'outputs' / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert runs, "the store holds the run's runs"
     found = []
-    for run in all_runs(workdir):
+    for run in runs:
         values = {**run.data.params, **run.data.tags}
         found += [f"{run.info.run_id} {k}" for k, v in values.items() if PASSWORD in str(v)]
         folder = client.download_artifacts(
@@ -71,3 +73,20 @@ def test_item24_a_password_on_the_command_line_is_nowhere(
     assert hydra_files and ":***@127.0.0.1" in hydra_files[0].read_text()
     assert _grep_files(tmp_path / "outputs") == []
     assert _grep_mlflow(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_item24_a_password_in_the_tracking_uri_is_nowhere(
+    postgres_server: str, tmp_path: Path
+) -> None:
+    """A run that trains and exports against an MLflow store on PostgreSQL, its password
+    typed in tracking.uri: not on the console, in no file, param, tag or artifact."""
+    database = fresh_database(postgres_server, "secrets_tracking")
+    tracking = database.replace("mlengine@", f"mlengine:{PASSWORD}@")  # trust auth
+    result = run_cli([f"tracking.uri={tracking}", *FAST], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert PASSWORD not in result.stdout + result.stderr
+    assert "Holdout: " in result.stdout  # it trained, evaluated and exported
+    assert list((tmp_path / "outputs").rglob("MLmodel"))
+    assert _grep_files(tmp_path) == []  # outputs/ and the artifact store (./mlruns)
+    assert _grep_mlflow(tmp_path, tracking) == []
