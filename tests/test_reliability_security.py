@@ -1,6 +1,7 @@
-"""Item 24 of RELIABILITY.md: a password typed on the command line (here in
-`search.storage`, a real PostgreSQL study) is in no file a run writes (Hydra's own included),
-no MLflow param, tag or artifact, and no console line."""
+"""Items 21-24 of shared/RELIABILITY.md, security: non-executable export formats, writes only
+inside the run folder, a loopback-bound endpoint, and passwords typed on the command line
+(`search.storage`, `tracking.uri`) in no file a run writes (Hydra's own included), no MLflow
+param, tag or artifact, and no console line (docs/reliability.md maps each item)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlengine.redaction import redact
-from tests.helpers import run_cli
+from tests.helpers import all_runs, run_cli
 from tests.postgres import fresh_database
 
 PASSWORD = "Sup3r-Secret-42"
@@ -90,3 +91,55 @@ def test_item24_a_password_in_the_tracking_uri_is_nowhere(
     assert list((tmp_path / "outputs").rglob("MLmodel"))
     assert _grep_files(tmp_path) == []  # outputs/ and the artifact store (./mlruns)
     assert _grep_mlflow(tmp_path, tracking) == []
+
+
+def test_item24_a_password_in_a_storage_url_that_fails_is_masked(workdir: Path) -> None:
+    result = run_cli(
+        [
+            "search.storage=postgresql://bob:hunter2@127.0.0.1:9/optuna",
+            "eda=off",
+            "experiment_name=secret",
+        ],
+        workdir,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "Cannot open Optuna storage postgresql://bob:***@127.0.0.1:9/optuna" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+    (run,) = all_runs(workdir)
+    assert run.info.status == "FAILED"
+    assert run.data.params["search.storage"] == "postgresql://bob:***@127.0.0.1:9/optuna"
+    config = next((workdir / "outputs").rglob("config.yaml")).read_text()
+    assert "hunter2" not in config and "bob:***@" in config
+
+
+@pytest.mark.slow
+def test_item21_no_exported_file_is_a_pickle_and_xgboost_is_stored_as_its_own_format(
+    workdir: Path,
+) -> None:
+    import io
+    import re
+    import zipfile
+
+    import numpy as np
+
+    from mlengine import run_experiment
+
+    result = run_experiment(
+        ["dataset=wine", "model=xgboost", "search.n_trials=2", "search.cv_folds=3", "eda=off"]
+    )
+    run_folder = result.model_path.parent
+    files = [p for p in run_folder.rglob("*") if p.is_file()]
+    assert files and not [p for p in files if p.suffix in {".pkl", ".pickle", ".joblib"}]
+    assert not [p for p in files if p.read_bytes()[:1] == b"\x80"], "a pickle stream"
+    with zipfile.ZipFile(result.model_path / "model.skops") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    schema = members.pop("schema.json").decode()
+    for name, content in members.items():
+        if name.endswith(".npy"):
+            np.load(io.BytesIO(content), allow_pickle=False)  # raises on an object array
+        else:
+            assert name.endswith(".bin") and content[:1] == b"{", name  # XGBoost's UBJSON
+    assert '"__class__": "Booster"' in schema
+    loaders = set(re.findall(r'"__loader__": "(\w+)"', schema))
+    assert not loaders & {"ConstructorFromReduceNode", "FunctionNode", "MethodNode"}, loaders

@@ -1,7 +1,10 @@
-"""Faults a run must survive (shared/RELIABILITY.md): failing trials, kills, bad stores."""
+"""Items 12-20 of shared/RELIABILITY.md, the faults a run must survive: failing and
+non-finite trials, bugs outside the estimator, kills and signals, many workers, multirun
+failures, folders claimed together, bad stores (docs/reliability.md maps each item)."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import time
@@ -9,30 +12,25 @@ from pathlib import Path
 
 import pytest
 
+from mlengine import recovery
 from mlengine.api import _new_folder
-from mlengine.tracking import redact
+from mlengine.config import ModelConfig
+from mlengine.search import make_estimator
 from tests.helpers import all_runs, journal_study, run_cli, start_cli
+from tests.postgres import wait_until
 
 
 def _all_runs(workdir: Path):
     return all_runs(workdir)
 
 
-def test_redact_hides_passwords_only() -> None:
-    assert (
-        redact("postgresql://bob:s3cr%40t@db:5432/optuna") == "postgresql://bob:***@db:5432/optuna"
-    )
-    assert redact("sqlite:///outputs/mlflow.db") == "sqlite:///outputs/mlflow.db"
-    assert redact("http://host:5000") == "http://host:5000"
-
-
-def test_folders_claimed_in_the_same_second_differ(tmp_path: Path) -> None:
+def test_item19_folders_claimed_in_the_same_second_differ(tmp_path: Path) -> None:
     wanted = tmp_path / "runs" / "2026-01-01_00-00-00-abc"
     first, second = _new_folder(wanted), _new_folder(wanted)
     assert first != second and first.is_dir() and second.is_dir()
 
 
-def test_unreachable_tracking_store_fails_before_training(workdir: Path) -> None:
+def test_item20_an_unreachable_tracking_store_fails_before_training(workdir: Path) -> None:
     started = time.perf_counter()
     result = run_cli(["tracking.uri=http://127.0.0.1:9", "eda=off"], workdir, timeout=120)
     assert result.returncode != 0
@@ -50,28 +48,8 @@ def test_item20_a_malformed_tracking_uri_fails_before_training(workdir: Path) ->
     assert not (workdir / "outputs" / "optuna").exists(), "no study may be created"
 
 
-def test_secrets_in_storage_url_never_leak(workdir: Path) -> None:
-    result = run_cli(
-        [
-            "search.storage=postgresql://bob:hunter2@127.0.0.1:9/optuna",
-            "eda=off",
-            "experiment_name=secret",
-        ],
-        workdir,
-        timeout=120,
-    )
-    assert result.returncode != 0
-    assert "Cannot open Optuna storage postgresql://bob:***@127.0.0.1:9/optuna" in result.stderr
-    assert "hunter2" not in result.stderr + result.stdout
-    (run,) = _all_runs(workdir)
-    assert run.info.status == "FAILED"
-    assert run.data.params["search.storage"] == "postgresql://bob:***@127.0.0.1:9/optuna"
-    config = next((workdir / "outputs").rglob("config.yaml")).read_text()
-    assert "hunter2" not in config and "bob:***@" in config
-
-
 @pytest.mark.slow
-def test_failing_trials_are_recorded_and_the_sweep_goes_on(workdir: Path) -> None:
+def test_item12_failing_trials_are_recorded_and_the_sweep_goes_on(workdir: Path) -> None:
     from mlengine import run_experiment
 
     # max_features above 1.0 is rejected by the forest: those trials fail, the others count.
@@ -95,7 +73,7 @@ def test_failing_trials_are_recorded_and_the_sweep_goes_on(workdir: Path) -> Non
 
 
 @pytest.mark.slow
-def test_all_trials_failing_exits_nonzero_and_exports_nothing(workdir: Path) -> None:
+def test_item14_all_trials_failing_exits_nonzero_and_exports_nothing(workdir: Path) -> None:
     result = run_cli(
         [
             "dataset=wine",
@@ -163,7 +141,7 @@ def _kill_while_a_trial_runs(workdir: Path, process: subprocess.Popen) -> int:
 
 
 @pytest.mark.slow
-def test_sigkill_then_rerun_resumes_the_same_study_in_the_same_parent_run(
+def test_item15_sigkill_then_rerun_resumes_the_same_study_in_the_same_parent_run(
     workdir: Path,
 ) -> None:
     from optuna.trial import TrialState
@@ -209,23 +187,7 @@ def test_sigkill_then_rerun_resumes_the_same_study_in_the_same_parent_run(
 
 
 @pytest.mark.slow
-def test_ctrl_c_marks_the_run_killed_and_exits_130(workdir: Path) -> None:
-    process = _start(workdir, SWEEP)
-    _wait_for_trials(workdir, 1)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr[-2000:]
-    assert "rerun the same command to resume" in stderr
-    parents = [r for r in _all_runs(workdir) if "mlflow.parentRunId" not in r.data.tags]
-    assert [r.info.status for r in parents] == ["KILLED"]
-    trials = journal_study(workdir).trials
-    assert not [t for t in trials if t.state.name == "RUNNING"]  # the one it stopped is told
-    failed = [t.user_attrs["fail_reason"] for t in trials if t.state.name == "FAIL"]
-    assert failed in ([], ["interrupted (Ctrl-C)"])
-
-
-@pytest.mark.slow
-def test_two_runs_started_together_write_separate_folders(workdir: Path) -> None:
+def test_item19_two_runs_started_together_write_separate_folders(workdir: Path) -> None:
     args = [
         "dataset=wine",
         "model=logistic_regression",
@@ -242,7 +204,7 @@ def test_two_runs_started_together_write_separate_folders(workdir: Path) -> None
 
 
 @pytest.mark.slow
-def test_one_failed_multirun_job_does_not_stop_the_others(workdir: Path) -> None:
+def test_item18_one_failed_multirun_job_does_not_stop_the_others(workdir: Path) -> None:
     result = run_cli(
         [
             "-m",
@@ -343,33 +305,65 @@ def test_item12_an_unexpected_error_is_one_line_with_its_traceback_in_the_log(
     assert not list((workdir / "outputs").rglob("MLmodel"))  # nothing exported
 
 
+# ~1-2 s a trial, so the signal lands inside one.
+SIGNAL_SWEEP = ["dataset=digits", "model=random_forest", "search.n_trials=6", "search.cv_folds=3"]
+SIGNAL_SWEEP += ["eda=off", "export.onnx=false", "search.pruner=none"]
+
+
+def _running(workdir: Path) -> list:
+    try:
+        return [t for t in journal_study(workdir).trials if t.state.name == "RUNNING"]
+    except Exception:  # noqa: BLE001 - the journal is not written yet
+        return []
+
+
 @pytest.mark.slow
-def test_item21_no_exported_file_is_a_pickle_and_xgboost_is_stored_as_its_own_format(
-    workdir: Path,
+@pytest.mark.parametrize(
+    ("sig", "code", "words"),
+    [(signal.SIGINT, 130, "Interrupted"), (signal.SIGTERM, 143, "Terminated (SIGTERM)")],
+    ids=["sigint", "sigterm"],
+)
+def test_item16_a_signal_stops_the_running_trial_and_the_study_resumes(
+    workdir: Path, sig: int, code: int, words: str
 ) -> None:
-    import io
-    import re
-    import zipfile
+    process = start_cli(SIGNAL_SWEEP, workdir)
+    assert wait_until(lambda: _running(workdir), timeout=240, poll=0.1)
+    (running,) = _running(workdir)
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == code, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert f"{words}: the study is saved; rerun the same command to resume." in stderr
+    stopped = journal_study(workdir).trials[running.number]
+    assert stopped.state.name == "FAIL" and stopped.user_attrs["mlengine.interrupted"] is True
+    assert stopped.user_attrs["fail_reason"].startswith("interrupted (")
+    parents = [r for r in all_runs(workdir) if "mlflow.parentRunId" not in r.data.tags]
+    assert [r.info.status for r in parents] == ["KILLED"]
+    assert not [r for r in all_runs(workdir) if r.info.status == "RUNNING"]
 
-    import numpy as np
+    rerun = run_cli(SIGNAL_SWEEP, workdir)  # the same command resumes the same study and run
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "Resuming study" in rerun.stdout
+    trials = journal_study(workdir).trials
+    assert len(trials) == 6 and all(t.state.is_finished() for t in trials)
+    parents = [r for r in all_runs(workdir) if "mlflow.parentRunId" not in r.data.tags]
+    assert [r.info.status for r in parents] == ["FINISHED"]
 
-    from mlengine import run_experiment
 
-    result = run_experiment(
-        ["dataset=wine", "model=xgboost", "search.n_trials=2", "search.cv_folds=3", "eda=off"]
-    )
-    run_folder = result.model_path.parent
-    files = [p for p in run_folder.rglob("*") if p.is_file()]
-    assert files and not [p for p in files if p.suffix in {".pkl", ".pickle", ".joblib"}]
-    assert not [p for p in files if p.read_bytes()[:1] == b"\x80"], "a pickle stream"
-    with zipfile.ZipFile(result.model_path / "model.skops") as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    schema = members.pop("schema.json").decode()
-    for name, content in members.items():
-        if name.endswith(".npy"):
-            np.load(io.BytesIO(content), allow_pickle=False)  # raises on an object array
-        else:
-            assert name.endswith(".bin") and content[:1] == b"{", name  # XGBoost's UBJSON
-    assert '"__class__": "Booster"' in schema
-    loaders = set(re.findall(r'"__loader__": "(\w+)"', schema))
-    assert not loaders & {"ConstructorFromReduceNode", "FunctionNode", "MethodNode"}, loaders
+def test_item16_a_signal_swallowed_inside_an_import_still_stops_the_trial(monkeypatch) -> None:
+    """A library's bare `except:` around an import swallows the KeyboardInterrupt a signal
+    raised, and Hydra then reports "Error locating target" (seen in CI on SIGTERM). The
+    stop must still win over that config error."""
+    import hydra.utils
+
+    monkeypatch.setattr(recovery, "_requested_stop", None)
+
+    def instantiate(*args, **kwargs):
+        with contextlib.suppress(BaseException):  # what the swallowing library does
+            recovery.raise_terminated(signal.SIGTERM, None)  # the handler, mid-import
+        raise ImportError("Error locating target 'sklearn.ensemble.RandomForestClassifier'")
+
+    monkeypatch.setattr(hydra.utils, "instantiate", instantiate)
+    model = ModelConfig(name="rf", classifier={"_target_": "sklearn.ensemble.X"})
+    with pytest.raises(recovery.Terminated):
+        make_estimator(model, "classification", {}, seed=0)
