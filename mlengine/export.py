@@ -1,11 +1,13 @@
 """Export: the fitted pipeline as an MLflow model that `mlflow models serve` serves.
 
 The model is saved with skops (no pickle) and an explicit list of the types it may load,
-with pinned pip requirements (inferring them costs ~17 s and picks up test tools).
-A pipeline holding mlengine's own estimators (XGBoost with any labels, the PyTorch MLP)
-lists mlengine as a requirement: serve it from an environment where mlengine is installed
-(`--env-manager local`). Shipping the package as code_paths instead would shadow an
-installed mlengine in any process that loads the model.
+as `mlflow.sklearn` saves it, with pinned pip requirements (inferring them costs ~17 s and
+picks up test tools). `mlflow.sklearn.load_model` reads it; `mlflow.pyfunc` and the
+scoring server load it through `mlengine.native_pyfunc`, which answers a bad request 400
+with a one-line message instead of a stack trace. The pipeline holds mlengine's cleaners
+and the loader is mlengine's, so mlengine is a requirement: serve it from an environment
+where mlengine is installed (`--env-manager local`). Shipping the package as code_paths
+instead would shadow an installed mlengine in any process that loads the model.
 """
 
 from __future__ import annotations
@@ -125,13 +127,13 @@ def export_model(
     folder and in the logged model's metadata, so a server can tell what each input is.
     """
     skops_io = import_skops()
-    import mlflow
+    from mlengine import native_pyfunc
 
     path = safe_child(out_dir, name)
     example = X_sample.head(5)
     signature = serving_signature(example, pipeline.predict(example), unused_columns, task)
     trusted = skops_io.get_untrusted_types(data=skops_io.dumps(pipeline))
-    modules = {t.split(".")[0] for t in trusted}
+    modules = {t.split(".")[0] for t in trusted} | {"mlengine"}  # the pyfunc loader's
     options: dict[str, Any] = {
         "serialization_format": "skops",
         "skops_trusted_types": trusted,
@@ -141,8 +143,8 @@ def export_model(
     }
     if schema is not None:
         options["metadata"] = {"mlengine_schema": schema.to_dict()}
-    mlflow.sklearn.save_model(pipeline, path=str(path), **options)
+    native_pyfunc.save_model(path=str(path), sk_model=pipeline, **options)
     if schema is not None:
         schema.write(path)
-    info = mlflow.sklearn.log_model(pipeline, name=name, **options)
+    info = native_pyfunc.log_model(pipeline, name=name, **options)
     return ExportResult(path=path, model_uri=info.model_uri, signature=signature)

@@ -51,19 +51,26 @@ def _check_input(estimator: BaseEstimator, X: Any, *, reset: bool) -> Any:
     return X
 
 
-def _columns(X: Any, na_values: Any = None) -> list[pd.Series]:
+def _columns(estimator: BaseEstimator, X: Any) -> list[pd.Series]:
     """The input's columns as Series, whatever the container (DataFrame, array, list).
 
-    `na_values` (the dataset's own missing markers) become missing first, so the served
-    model reads them as the loader did.
+    A cell holding a dict, a list or another container is a ValueError naming its column
+    (it is no value any cleaner reads, and is never taken for a missing one). The
+    estimator's `na_values` (the dataset's own missing markers) then become missing, so
+    the served model reads them as the loader did.
     """
     if isinstance(X, pd.DataFrame):
         columns = [column for _, column in X.items()]  # items(): ~3x cheaper than iloc
+        names = [str(name) for name in X.columns]
     else:
         array = np.asarray(X)
         if array.ndim == 1:
             array = array.reshape(-1, 1)
         columns = [pd.Series(array[:, i]) for i in range(array.shape[1])]
+        names = _input_names(estimator)
+    for name, column in zip(names, columns, strict=True):
+        coerce.refuse_non_scalars(column, name)
+    na_values = estimator.na_values
     if na_values:
         columns = [coerce.mask_markers(column, na_values) for column in columns]
     return columns
@@ -93,7 +100,7 @@ class _Cleaner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
         X = _check_input(self, X, reset=False)
-        columns = _columns(X, self.na_values)
+        columns = _columns(self, X)
         if not columns:
             return np.empty((len(X), 0))
         return np.column_stack([self._convert(c) for c in columns])
@@ -159,7 +166,7 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
         given = self.formats or {}
         self.formats_: list[list[str]] = []
         self.parts_: list[list[str]] = []
-        for name, column in zip(_input_names(self), _columns(X, self.na_values), strict=True):
+        for name, column in zip(_input_names(self), _columns(self, X), strict=True):
             formats = list(given.get(name) or self._detect(column))
             dates = coerce.to_dates(column, formats)
             with_time = bool(((dates.dt.hour != 0) | (dates.dt.minute != 0)).any())
@@ -171,7 +178,7 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "parts_")
         X = _check_input(self, X, reset=False)
         blocks = []
-        columns = _columns(X, self.na_values)
+        columns = _columns(self, X)
         for column, formats, parts in zip(columns, self.formats_, self.parts_, strict=True):
             blocks += _date_parts(coerce.to_dates(column, formats), parts)
         return np.column_stack(blocks) if blocks else np.empty((len(X), 0))
@@ -274,7 +281,7 @@ class TextTfidf(TransformerMixin, BaseEstimator):
         return np.asarray([f"{prefix}__{term}" for term in terms], dtype=object)
 
     def _documents(self, X: Any) -> np.ndarray:
-        columns = [coerce.to_categories(c) for c in _columns(X, self.na_values)]
+        columns = [coerce.to_categories(c) for c in _columns(self, X)]
         docs = pd.Series(columns[0]).fillna("")
         for other in columns[1:]:
             docs = docs + " " + pd.Series(other).fillna("")
@@ -301,7 +308,7 @@ class NativeCategories(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> NativeCategories:
         X = _check_input(self, X, reset=True)
         self.categories_: list[list[str]] = []
-        for column in _columns(X, self.na_values):
+        for column in _columns(self, X):
             counts = pd.Series(coerce.to_categories(column)).value_counts()
             kept = counts[counts >= self.min_frequency * len(column)]
             self.categories_.append(sorted(str(c) for c in kept.index))
@@ -315,7 +322,7 @@ class NativeCategories(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         data = {
             name: pd.Categorical(coerce.to_categories(column), categories=categories)
             for name, column, categories in zip(
-                names, _columns(X, self.na_values), self.categories_, strict=True
+                names, _columns(self, X), self.categories_, strict=True
             )
         }
         return pd.DataFrame(data, index=index)

@@ -205,6 +205,45 @@ def test_pipeline_predicts_raw_rows_with_unseen_and_missing_values(
     assert one_row[0] in {"leave", "stay"}
 
 
+@pytest.mark.parametrize("cell", [{"value": 3}, [1.0, 2.0]], ids=["dict", "list"])
+def test_a_container_in_a_cell_is_refused_naming_its_column(messy: object, cell: object) -> None:
+    pipeline = _fit(messy, LINEAR)
+    raw = messy_frame(5, seed=9).drop(columns="churn")
+    for column in ("amount", "color", "is_member", "signup", "review"):
+        rows = raw.astype({column: object})
+        rows.at[rows.index[2], column] = cell
+        with pytest.raises(ValueError, match=f"column '{column}' holds a .* in row 2"):
+            pipeline.predict(rows)
+    assert len(pipeline.predict(raw)) == 5  # the same rows without it are answered
+
+
+def test_the_native_pyfunc_answers_bad_requests_400_and_empty_batches(messy: object) -> None:
+    from mlflow.exceptions import MlflowException
+
+    from mlengine.native_pyfunc import NativeModel
+
+    pipeline = _fit(messy, LINEAR)
+    served = NativeModel(pipeline)
+    raw = messy_frame(5, seed=9).drop(columns="churn")
+    assert list(served.predict(raw)) == list(pipeline.predict(raw))
+    proba = served.predict(raw, params={"predict_method": "predict_proba"})
+    assert list(proba.columns) == ["leave", "stay"]
+    np.testing.assert_allclose(proba.to_numpy(), pipeline.predict_proba(raw))
+    assert len(served.predict(raw.head(0))) == 0  # the pipeline itself refuses 0 rows
+    assert served.predict(raw.head(0), params={"predict_method": "predict_proba"}).shape == (0, 2)
+    bad = raw.astype({"color": object})
+    bad.at[bad.index[0], "color"] = {"name": "red"}
+    for request, message in (
+        (bad, "column 'color' holds a dict in row 0"),
+        (raw.to_numpy(), "without column names"),
+    ):
+        with pytest.raises(MlflowException, match=message) as raised:
+            served.predict(request)
+        assert raised.value.get_http_status_code() == 400
+    with pytest.raises(MlflowException, match="predict_method 'decision_function'"):
+        served.predict(raw, params={"predict_method": "decision_function"})
+
+
 def test_raw_and_loaded_rows_get_the_same_predictions(messy: object) -> None:
     pipeline = _fit(messy, LINEAR)
     raw = messy_frame(200, seed=4)

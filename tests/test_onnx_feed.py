@@ -142,6 +142,53 @@ def test_a_session_and_its_model_give_the_same_feed(fitted: dict[str, Any]) -> N
         np.testing.assert_array_equal(values, from_session(X)[name])
 
 
+@pytest.mark.parametrize("cell", [{"value": 41}, [41.0, 42.0], (1, 2), {"rome"}])
+@pytest.mark.parametrize("column", ["age", "member", "city", "joined"])
+def test_a_container_in_a_cell_is_refused_naming_its_column(
+    fitted: dict[str, Any], column: str, cell: object
+) -> None:
+    rows = fitted["X"].head(3).astype({column: object})
+    rows.at[rows.index[1], column] = cell
+    with pytest.raises(ValueError, match=f"column '{column}' holds a .* in row 1"):
+        onnx_feed(fitted["model"], rows)
+
+
+def test_the_request_shapes_mlflow_passes_become_rows_or_are_refused() -> None:
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.proto_json_utils import parse_tf_serving_input
+
+    from mlengine.serving.request import as_frame, refused
+
+    row = {"age": 41.0, "city": "rome"}
+    for payload in (
+        {"inputs": {"age": [41.0, 41.0], "city": ["rome", "rome"]}},
+        {"instances": [row, row]},
+    ):
+        frame = as_frame(parse_tf_serving_input(payload))
+        assert frame.to_dict("list") == {"age": [41.0, 41.0], "city": ["rome", "rome"]}
+    assert as_frame(parse_tf_serving_input({"inputs": row})).to_dict("list") == {
+        "age": [41.0],
+        "city": ["rome"],
+    }
+    assert list(as_frame([row])["city"]) == ["rome"]
+    nested = as_frame(parse_tf_serving_input({"instances": [{**row, "city": {"a": 1}}]}))
+    assert nested["city"].iloc[0] == {"a": 1}  # a dict cell, which the feed then refuses
+    refusals = {
+        "[[41.0, 'rome']]": ([[41.0, "rome"]], "without column names"),
+        "a 2-D column": ({"age": np.array([[41.0, 42.0]])}, "column 'age' holds a list"),
+        "ragged columns": ({"age": [1.0, 2.0], "city": ["rome"]}, "as many values"),
+        "an empty list": ([], "an empty list"),
+        "a string": ("age,city", "a str"),
+    }
+    for what, (model_input, message) in refusals.items():
+        with pytest.raises(ValueError, match=message) as raised:
+            as_frame(model_input)
+        error = refused(raised.value)
+        assert isinstance(error, MlflowException) and "\n" not in error.message, what
+        assert error.get_http_status_code() == 400
+    assert refused(KeyError("column 'city' is missing")).message == "column 'city' is missing"
+
+
 def test_the_schema_checks_every_input(fitted: dict[str, Any], tmp_path: Path) -> None:
     model, X = fitted["model"], fitted["X"]
     plain = onnx_feed(model, X)

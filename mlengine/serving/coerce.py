@@ -290,6 +290,38 @@ def mask_markers(values: pd.Series, markers: Sequence[str] | None) -> pd.Series:
     return values.mask(hit) if hit.any() else values
 
 
+def refuse_non_scalars(values: pd.Series | np.ndarray | Sequence, column: object) -> None:
+    """ValueError naming `column` when a cell holds a container (a dict, list, tuple, set,
+    array): a cell is one value, and no cleaner may read a container as missing.
+
+    Cheap on ordinary columns: numeric and text columns are never scanned; an object
+    column is looked at value by value only when pandas finds it mixed.
+    """
+    dtype = getattr(values, "dtype", None)
+    if isinstance(dtype, pd.ArrowDtype):
+        if pa.types.is_nested(dtype.pyarrow_dtype):
+            raise ValueError(
+                f"column '{column}' holds {dtype.pyarrow_dtype} values; a cell must be a "
+                "single value (a number, text, boolean or date) or missing"
+            )
+        return
+    if dtype is not None and not (isinstance(dtype, np.dtype) and dtype.kind == "O"):
+        return
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("mixed", "mixed-integer"):
+        return
+    for row, value in enumerate(values):
+        if isinstance(value, dict) or pd.api.types.is_list_like(value):
+            raise non_scalar_error(column, type(value).__name__, row)
+
+
+def non_scalar_error(column: object, what: str, row: int) -> ValueError:
+    """The one message for a cell that holds `what` (dict, list, ...) instead of a value."""
+    return ValueError(
+        f"column '{column}' holds a {what} in row {row}; a cell must be a single value "
+        "(a number, text, boolean or date) or missing"
+    )
+
+
 def to_float(values: pd.Series) -> np.ndarray:
     """Any column -> float64 with NaN for missing, unparsable and infinite values."""
     if pd.api.types.is_bool_dtype(values.dtype):

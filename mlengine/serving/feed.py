@@ -73,7 +73,8 @@ class FeedInput:
 class OnnxFeed:
     """The model's inputs from raw DataFrame rows; built once per model, called per request.
 
-    Columns the graph does not use are ignored; a missing column is a KeyError naming it.
+    Columns the graph does not use are ignored; a missing column is a KeyError naming it,
+    a cell holding a dict or a list a ValueError naming its column.
     """
 
     def __init__(self, inputs: Sequence[FeedInput]) -> None:
@@ -126,6 +127,7 @@ class OnnxFeed:
                     f"column '{item.column}' is missing; the ONNX model takes {self.columns}"
                 )
             column = column_values(X, positions[item.column])
+            coerce.refuse_non_scalars(column, item.column)
             if item.na_values:
                 column = coerce.mask_markers(
                     pd.Series(column, copy=False), list(item.na_values)

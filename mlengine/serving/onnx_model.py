@@ -3,6 +3,8 @@
 Raw rows in (as `pd.read_csv` reads them: "1,234", "n/a", unseen categories), the user's
 own labels (or regression values) out; `params={"predict_method": "predict_proba"}` gives
 a classifier's probabilities, one column per class, as MLflow's sklearn flavour does.
+A bad request (a missing column, a dict or list in a cell, rows without column names) is
+an `MlflowException`, which the scoring server answers 400 without a stack trace.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from .feed import OnnxFeed
+from .request import as_frame, refused
 
 PREDICT_METHODS = ("predict", "predict_proba")
 
@@ -38,6 +41,8 @@ class OnnxModel(mlflow.pyfunc.PythonModel):
         self.task = context.model_config["task"]
         self.classes = [str(c) for c in context.model_config.get("classes") or ()]
 
+    # `model_input` is annotated DataFrame as before: MLflow reads this hint (`Any` makes it
+    # warn on every save), and passes a dict or list for `inputs`/`instances` all the same.
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> Any:
         method = (params or {}).get("predict_method", "predict")
         if method not in PREDICT_METHODS or (method != "predict" and self.task != "classification"):
@@ -47,9 +52,10 @@ class OnnxModel(mlflow.pyfunc.PythonModel):
                 INVALID_PARAMETER_VALUE,
             )
         try:
-            feed = self.feed(model_input)
-        except (KeyError, ValueError) as error:  # a missing column, an unreadable cell
-            raise MlflowException(str(error).strip("\"'"), INVALID_PARAMETER_VALUE) from None
+            feed = self.feed(as_frame(model_input))
+        except (KeyError, ValueError, TypeError, AttributeError) as error:
+            # a missing column, a dict or list in a cell, rows without column names
+            raise refused(error) from None
         outputs = self.session.run(None, feed)
         if method == "predict_proba":
             return pd.DataFrame(outputs[1], columns=self.classes)
