@@ -134,9 +134,14 @@ def holdout_scores(
             log.info("Holdout mape not computed: a holdout target is 0")
             continue
         try:
-            scores[name] = score_predictions(
+            value = score_predictions(
                 name, y, predictions=predictions, proba=proba, classes=classes
             )
         except ValueError as error:  # e.g. a class absent from a small holdout
             log.warning("Holdout %s not computed: %s", name, error)
+            continue
+        if not np.isfinite(value):  # sklearn's answer where a metric is undefined
+            log.warning("Holdout %s not computed: undefined on these rows", name)
+            continue
+        scores[name] = value
     return scores
