@@ -363,8 +363,7 @@ def measure_family(name: str, split: Split, workdir: Path, args: argparse.Namesp
     pipeline = fit_pipeline(family_config(name), split)
     result: dict[str, Any] = {"family": name, "fit_s": time.perf_counter() - started}
     example = split.X_train.head(5)
-    unused = [c for c in split.X_train.columns if c not in split.usable]
-    signature = serving_signature(example, pipeline.predict(example), unused, split.ds.task)
+    signature = serving_signature(pipeline.predict(example), split.ds.task)
     native_path, onnx_path = workdir / name, workdir / f"{name}_onnx"
     save_native(pipeline, split, signature, native_path)
     started = time.perf_counter()

@@ -78,37 +78,47 @@ def safe_child(folder: Path, name: str) -> Path:
     return target
 
 
-def serving_signature(
-    X_sample: pd.DataFrame, predictions: Any, optional: list[str] | tuple = (), task: str = ""
-) -> Any:
-    """Every input column required by name, of MLflow's `Any` type; the table's columns
-    the model does not use (IDs, constants) are optional, so a row read from the user's
-    file is taken without a warning about extra inputs.
+def serving_signature(predictions: Any, task: str = "") -> Any:
+    """Outputs and params, but no input schema (both forms).
 
-    A column's dtype depends on the rows a client reads, not on the model: `pd.read_csv`
-    gives int64 for a whole-number column, float64 when one value is missing, text where a
-    cell says "1,234" or "n/a". MLflow's enforcement refuses int64 for `double` and float64
-    for `long`, so typed columns would refuse the user's own file; the pipeline's cleaners
-    (`mlengine.transformers`) read any of these as the loader did. A missing column is
-    still refused by name before the model runs.
+    MLflow checks a request against an input schema before the model runs, and that helps
+    neither form. A column's dtype depends on the rows a client reads, not on the model:
+    `pd.read_csv` gives int64 for a whole-number column, float64 when one value is missing,
+    text where a cell says "1,234" or "n/a"; typed columns would refuse the user's own file,
+    and `Any` columns make MLflow's CSV parser (`schema.pandas_types()`) fail on every
+    `text/csv` request and rebuild every JSON request cell by cell. The models check their
+    columns themselves: `mlengine.native_pyfunc.NativeModel` refuses a request missing one
+    the pipeline uses by name (its columns are in the MLmodel metadata, `SERVED_COLUMNS`),
+    the ONNX form's feed likewise; the table's unused columns (IDs, constants) and any
+    others are taken and ignored. The pipeline's cleaners (`mlengine.transformers`) read
+    each column as the loader did.
 
     A classifier takes `params={"predict_method": "predict_proba"}` for probabilities (both
-    forms: MLflow's sklearn flavour and `mlengine.serving.onnx_model` read it).
+    forms: `mlengine.native_pyfunc` and `mlengine.serving.onnx_model` read it).
     """
     from mlflow.models import ModelSignature, infer_signature
-    from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
+    from mlflow.types.schema import ParamSchema, ParamSpec
 
-    inputs = Schema(
-        [ColSpec(AnyType(), str(column)) for column in X_sample.columns]
-        + [ColSpec(AnyType(), str(column), required=False) for column in optional]
-    )
     params = (
         ParamSchema([ParamSpec("predict_method", "string", "predict")])
         if task == "classification"
         else None
     )
-    outputs = infer_signature(X_sample, predictions).outputs
-    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+    # Outputs from the predictions alone: inferring the rows' schema too would only warn
+    # about integer columns that the saved model does not check.
+    outputs = infer_signature(None, predictions).outputs
+    return ModelSignature(inputs=None, outputs=outputs, params=params)
+
+
+def served_columns(
+    pipeline: Any, X_sample: pd.DataFrame, unused_columns: list[str] | tuple = ()
+) -> dict[str, list[str]]:
+    """The columns a request must hold (`required`: those the pipeline was fitted on) and
+    the table's columns it may hold that the model ignores (`optional`)."""
+    fitted = getattr(pipeline, "feature_names_in_", None)
+    required = [str(c) for c in (X_sample.columns if fitted is None else fitted)]
+    optional = [str(c) for c in unused_columns if str(c) not in required]
+    return {"required": required, "optional": optional}
 
 
 def export_model(
@@ -122,7 +132,7 @@ def export_model(
 ) -> ExportResult:
     """Save the pipeline under out_dir/name and log it to the active MLflow run.
 
-    `unused_columns`: the table's columns the model ignores, optional in its signature.
+    `unused_columns`: the table's columns the model ignores, which a request may hold.
     `schema` (mlengine.serving.schema.TableSchema): saved as schema.json in the model
     folder and in the logged model's metadata, so a server can tell what each input is.
     """
@@ -131,7 +141,7 @@ def export_model(
 
     path = safe_child(out_dir, name)
     example = X_sample.head(5)
-    signature = serving_signature(example, pipeline.predict(example), unused_columns, task)
+    signature = serving_signature(pipeline.predict(example), task)
     trusted = skops_io.get_untrusted_types(data=skops_io.dumps(pipeline))
     modules = {t.split(".")[0] for t in trusted} | {"mlengine"}  # the pyfunc loader's
     options: dict[str, Any] = {
@@ -141,8 +151,10 @@ def export_model(
         "input_example": example,
         "pip_requirements": pip_requirements(modules),
     }
+    columns = served_columns(pipeline, X_sample, unused_columns)
+    options["metadata"] = {native_pyfunc.SERVED_COLUMNS: columns}
     if schema is not None:
-        options["metadata"] = {"mlengine_schema": schema.to_dict()}
+        options["metadata"]["mlengine_schema"] = schema.to_dict()
     native_pyfunc.save_model(path=str(path), sk_model=pipeline, **options)
     if schema is not None:
         schema.write(path)

@@ -6,10 +6,15 @@ what `mlflow.sklearn.load_model` reads); only its `python_function` flavour, the
 instead of `mlflow.sklearn`. `NativeModel` then answers as the ONNX form does
 (`mlengine.serving.onnx_model`):
 
-- a bad request (a dict or list in a cell, rows without column names, a cell the pipeline
-  cannot read) is an `MlflowException`, which the scoring server answers 400 with a
-  one-line message; MLflow's own wrapper lets any pipeline error through, which the server
-  answers with the Python stack trace;
+- a bad request (a missing column, a dict or list in a cell, rows without column names, a
+  cell the pipeline cannot read) is an `MlflowException`, which the scoring server answers
+  400 with a one-line message; MLflow's own wrapper lets any pipeline error through, which
+  the server answers with the Python stack trace;
+- the model is saved without an input schema (see `mlengine.export.serving_signature`:
+  MLflow's CSV parser cannot read one of `Any` columns), so it checks the columns itself:
+  those the pipeline was fitted on are required, in any order; the table's unused ones
+  (IDs, constants) and any others are taken and ignored. The lists are in the MLmodel
+  metadata under `SERVED_COLUMNS`, else read from the pipeline's `feature_names_in_`;
 - 0 rows get 0 predictions (the pipeline refuses an empty batch);
 - `params={"predict_method": "predict_proba"}` gives a classifier's probabilities, one
   column per class.
@@ -33,6 +38,7 @@ from mlengine.serving.request import as_frame, refused
 log = logging.getLogger(__name__)
 
 PREDICT_METHODS = ("predict", "predict_proba")
+SERVED_COLUMNS = "mlengine_columns"  # MLmodel metadata: {"required": [...], "optional": [...]}
 _BAD_INPUT = (KeyError, ValueError, TypeError, AttributeError)
 
 
@@ -68,18 +74,35 @@ def _load_pyfunc(path: str, model_config: Any = None) -> NativeModel:
     """Called by `mlflow.pyfunc.load_model` with the model folder or its data file
     (`model.skops`): the pipeline as `mlflow.sklearn.load_model` reads that folder."""
     import mlflow.sklearn
+    from mlflow.models import Model
 
     folder = os.path.dirname(path) if os.path.isfile(path) else path
-    return NativeModel(mlflow.sklearn.load_model(folder))
+    columns = (Model.load(folder).metadata or {}).get(SERVED_COLUMNS) or {}
+    return NativeModel(
+        mlflow.sklearn.load_model(folder),
+        required=columns.get("required"),
+        optional=columns.get("optional", ()),
+    )
 
 
 class NativeModel:
-    """The fitted pipeline as the scoring server calls it."""
+    """The fitted pipeline as the scoring server calls it.
 
-    def __init__(self, pipeline: Any) -> None:
+    `required`: the columns a request must hold (default: the pipeline's
+    `feature_names_in_`; none checked where it has none); `optional`: the table's columns
+    the model ignores, named in the message that refuses a request.
+    """
+
+    def __init__(
+        self, pipeline: Any, required: Any = None, optional: list[str] | tuple = ()
+    ) -> None:
         self.pipeline = pipeline
         classes = getattr(pipeline, "classes_", None)
         self.classes = None if classes is None else [str(c) for c in classes]
+        if required is None:
+            required = getattr(pipeline, "feature_names_in_", None)
+        self.required = None if required is None else [str(c) for c in required]
+        self.optional = [str(c) for c in optional]
 
     def get_raw_model(self) -> Any:
         return self.pipeline
@@ -96,7 +119,7 @@ class NativeModel:
                 INVALID_PARAMETER_VALUE,
             )
         try:
-            X = as_frame(data)
+            X = self._columns(as_frame(data))
             if len(X) == 0:  # the pipeline refuses an empty batch
                 return self._empty(method)
             if method == "predict_proba":
@@ -105,6 +128,22 @@ class NativeModel:
         except _BAD_INPUT as error:
             log.info("refused a request: %s", error, exc_info=True)  # the trace stays here
             raise refused(error) from None
+
+    def _columns(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The request's required columns in the order the pipeline was fitted on; a
+        KeyError naming those it lacks and what the model takes."""
+        if self.required is None:
+            return X
+        positions = {str(column): i for i, column in enumerate(X.columns)}  # as the ONNX feed
+        missing = [column for column in self.required if column not in positions]
+        if missing:
+            listed = ", ".join(repr(column) for column in missing)
+            lacks = f"column {listed} is" if len(missing) == 1 else f"columns {listed} are"
+            takes = f"the model takes {self.required}"
+            if self.optional:
+                takes += f" (and ignores {self.optional})"
+            raise KeyError(f"{lacks} missing; {takes}")
+        return X.iloc[:, [positions[column] for column in self.required]]
 
     def _empty(self, method: str) -> Any:
         if method == "predict_proba":

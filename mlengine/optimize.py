@@ -190,7 +190,7 @@ def optimize(conf: OptimizeConfig, run_dir: Path) -> dict[str, Any]:
     reason, after = converted.reason, None
     if converted.model is not None:
         example = X.head(5)
-        signature = serving_signature(example, pipeline.predict(example), task=task)
+        signature = serving_signature(pipeline.predict(example), task=task)
         classes = getattr(pipeline, "classes_", None) if task == "classification" else None
         save_onnx_model(converted.model, schema, task, classes, signature, example, onnx_path)
         outputs = served_outputs(load_served(onnx_path), X, task)

@@ -244,6 +244,34 @@ def test_the_native_pyfunc_answers_bad_requests_400_and_empty_batches(messy: obj
         served.predict(raw, params={"predict_method": "decision_function"})
 
 
+def test_the_native_pyfunc_checks_the_columns_itself(messy: object) -> None:
+    """Saved without an input schema, it refuses a missing column by name and takes the
+    others in any order, with any extra ones."""
+    from mlflow.exceptions import MlflowException
+
+    from mlengine.native_pyfunc import NativeModel
+
+    pipeline = _fit(messy, LINEAR)
+    required = list(pipeline.feature_names_in_)
+    served = NativeModel(pipeline, optional=["customer_id"])
+    assert served.required == required
+    raw = messy_frame(5, seed=9).drop(columns="churn")
+    expected = list(pipeline.predict(raw[required]))
+    shuffled = raw[required[::-1]].assign(unknown=1)
+    assert list(served.predict(shuffled)) == expected
+    assert list(served.predict(raw[required])) == expected  # no unused column needed
+    for dropped, message in (
+        (["color"], r"column 'color' is missing; the model takes \[.*\] \(and ignores"),
+        (["color", "score"], "columns 'score', 'color' are missing"),
+    ):
+        with pytest.raises(MlflowException, match=message) as raised:
+            served.predict(raw.drop(columns=dropped))
+        assert raised.value.get_http_status_code() == 400
+    records = raw[required].drop(columns="color").to_dict(orient="records")
+    with pytest.raises(MlflowException, match="column 'color' is missing"):
+        served.predict(records)
+
+
 def test_raw_and_loaded_rows_get_the_same_predictions(messy: object) -> None:
     pipeline = _fit(messy, LINEAR)
     raw = messy_frame(200, seed=4)

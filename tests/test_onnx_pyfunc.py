@@ -117,7 +117,7 @@ def test_family_served_as_onnx_answers_like_its_pipeline(
     converted = convert_pipeline(pipeline, ds.X.sample(200, random_state=0), task, ds.schema)
     assert converted.model is not None, converted.reason
     example = rows.head(3)
-    signature = serving_signature(example, pipeline.predict(example), task=task)
+    signature = serving_signature(pipeline.predict(example), task=task)
     classes = pipeline.classes_ if task == "classification" else None
     path = tmp_path / "model_onnx"
     save_onnx_model(converted.model, ds.schema, task, classes, signature, example, path)
@@ -139,7 +139,7 @@ def test_the_onnx_model_holds_no_pickle_and_ships_its_code(tables: dict, tmp_pat
     pipeline = _fitted(ds, "logistic_regression")
     converted = convert_pipeline(pipeline, ds.X.head(100), "classification", ds.schema)
     example = ds.X.head(3)
-    signature = serving_signature(example, pipeline.predict(example), task="classification")
+    signature = serving_signature(pipeline.predict(example), task="classification")
     path = tmp_path / "m"
     save_onnx_model(
         converted.model, ds.schema, "classification", pipeline.classes_, signature, example, path

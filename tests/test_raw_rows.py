@@ -9,6 +9,8 @@ integer column that arrives as float, exactly as the pipeline answers the loader
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +64,7 @@ def _reference(path: Path, model_path: Path) -> tuple[np.ndarray, object]:
 
 def test_pyfunc_takes_read_csv_rows_and_ints_arriving_as_floats(trained) -> None:
     import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
 
     path, model_path = trained
     expected, _ = _reference(path, model_path)
@@ -69,9 +72,16 @@ def test_pyfunc_takes_read_csv_rows_and_ints_arriving_as_floats(trained) -> None
     assert raw["year"].dtype.kind == "i" and raw["member"].dtype == bool
     model = mlflow.pyfunc.load_model(str(model_path))
     assert list(model.predict(raw)) == list(expected)
-    inputs = model.metadata.get_input_schema().inputs
-    assert {c.name for c in inputs if not c.required} == {"customer_id"}
+    # No input schema (MLflow's CSV parser cannot read one of Any columns): the model
+    # checks the columns itself; the table's unused ID may be left out, a used one not.
+    assert model.metadata.get_input_schema() is None
+    columns = model.metadata.metadata["mlengine_columns"]
+    assert columns["optional"] == ["customer_id"] and "customer_id" not in columns["required"]
     assert list(model.predict(raw.drop(columns="customer_id"))) == list(expected)
+    assert list(model.predict(raw[columns["required"][::-1]])) == list(expected)
+    with pytest.raises(MlflowException, match="column 'year' is missing") as refused:
+        model.predict(raw.drop(columns="year"))
+    assert refused.value.get_http_status_code() == 400
 
     with_gap = raw.copy()
     with_gap.loc[0, "year"] = np.nan  # one missing value makes the whole column float64
@@ -99,5 +109,19 @@ def test_scoring_server_answers_read_csv_rows_like_the_pipeline(trained) -> None
     body = json.dumps({"dataframe_split": json.loads(raw.to_json(orient="split"))}).encode()
     with scoring_server(model_path) as url:
         status, text = post_json(f"{url}/invocations", body)
+        csv_status, csv_text = _post_csv(f"{url}/invocations", raw.to_csv(index=False).encode())
     assert status == 200, text[-2000:]
     assert json.loads(text)["predictions"] == list(expected)
+    assert csv_status == 200, csv_text[-2000:]  # the user's file itself, as text/csv
+    assert json.loads(csv_text)["predictions"] == list(expected)
+
+
+def _post_csv(url: str, body: bytes) -> tuple[int, str]:
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "text/csv"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()

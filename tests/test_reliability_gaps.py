@@ -276,15 +276,6 @@ def _assert_no_stack_trace(text: str) -> dict:
 
 
 # Why a case fails today, and where the fix goes.
-NATIVE_CSV = (
-    "MLflow's parse_csv_input calls schema.pandas_types() before the model runs, and that "
-    "refuses the AnyType columns of the native form's input schema (mlengine/export.py "
-    "serving_signature), so the native form answers every text/csv request 400 with a "
-    "stack_trace; the fix is to save no input schema (as model_onnx does) and check the "
-    "columns in mlengine/native_pyfunc.py NativeModel, not done yet because that schema is "
-    "also what marks the table's unused columns optional (tests/test_raw_rows.py asserts "
-    "it) and what does MLflow's missing-column check"
-)
 MLFLOW_CSV_PARSER = (
     "MLflow's parse_csv_input reports an unparseable CSV through "
     "_handle_serving_error(include_traceback=True) before the model runs, and no environment "
@@ -317,9 +308,7 @@ GOOD_REQUESTS = [
         None,
     ),
     *_case("instances_records", json.dumps({"instances": [ROW, ROW]}).encode(), None),
-    *_case(
-        "csv", b"income,city,age\n61.0,paris,40.0\n45.0,lyon,30\n", None, CSV, native=NATIVE_CSV
-    ),
+    *_case("csv", b"income,city,age\n61.0,paris,40.0\n45.0,lyon,30\n", None, CSV),
 ]
 
 
@@ -341,7 +330,7 @@ BAD_REQUESTS = [
         json.dumps({"dataframe_records": [{"income": 61.0, "age": 40.0}]}).encode(),
         "city",
     ),
-    *_case("missing_column_csv", b"income,age\n61.0,40.0\n", "city", CSV, native=NATIVE_CSV),
+    *_case("missing_column_csv", b"income,age\n61.0,40.0\n", "city", CSV),
     *_case("dict_in_a_numeric_cell", _split([{**ROW, "income": {"value": 61}}]), "income"),
     *_case("list_in_a_numeric_cell", _split([{**ROW, "income": [61.0, 62.0]}]), "income"),
     *_case(
@@ -362,7 +351,7 @@ BAD_REQUESTS = [
         b'income,city,age\n61.0,"paris\n',
         None,
         CSV,
-        native=NATIVE_CSV,
+        native=MLFLOW_CSV_PARSER,
         onnx=MLFLOW_CSV_PARSER,
     ),
 ]
