@@ -44,3 +44,22 @@ def postgres_server() -> object:
         pytest.skip(NOT_INSTALLED)
     with private_cluster(binaries) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def small_served_run(tmp_path_factory: pytest.TempPathFactory):
+    """One small run on tests.helpers.segment_table (its RunResult): the native model
+    (`<run>/model`) and the ONNX model (`model_onnx`) that the serving tests start."""
+    import os
+
+    from mlengine import run_experiment
+    from tests.helpers import SMALL_RUN, segment_table
+
+    previous = Path.cwd()
+    os.chdir(tmp_path_factory.mktemp("small_served_run"))
+    try:
+        result = run_experiment(SMALL_RUN, frame=segment_table(), target="segment")
+    finally:
+        os.chdir(previous)
+    assert result.onnx_path is not None, result.onnx_reason
+    return result

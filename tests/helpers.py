@@ -310,3 +310,23 @@ def scoring_server(
     log = Path(tempfile.mkdtemp(prefix="scoring-server-")) / "server.log"
     with served_process(command, f"{url}/ping", log, env, timeout=120):
         yield url
+
+
+# A small run for the serving tests: two trials of a linear model, both forms exported.
+SMALL_RUN = ["model=logistic_regression", "search.n_trials=2", "search.cv_folds=3", "eda=off"]
+
+
+def segment_table(n: int = 300) -> pd.DataFrame:
+    """income, city and age; the target `segment` follows income and city."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "income": rng.normal(50, 10, n).round(1),
+            "city": rng.choice(["paris", "lyon", "nice"], n),
+            "age": rng.integers(18, 80, n).astype(float),
+        }
+    )
+    frame["segment"] = np.where(
+        frame["income"] + (frame["city"] == "paris") * 8 > 52, "premium", "basic"
+    )
+    return frame

@@ -5,17 +5,23 @@ failures, folders claimed together, bad stores (docs/reliability.md maps each it
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
+import optuna
+import pandas as pd
 import pytest
+from optuna.trial import TrialState
 
-from mlengine import recovery
+from mlengine import recovery, sweep
 from mlengine.api import _new_folder
 from mlengine.config import ModelConfig
 from mlengine.search import make_estimator
+from mlengine.studies import OpenStudy
 from tests.helpers import all_runs, journal_study, run_cli, start_cli
 from tests.postgres import wait_until
 
@@ -367,3 +373,122 @@ def test_item16_a_signal_swallowed_inside_an_import_still_stops_the_trial(monkey
     model = ModelConfig(name="rf", classifier={"_target_": "sklearn.ensemble.X"})
     with pytest.raises(recovery.Terminated):
         make_estimator(model, "classification", {}, seed=0)
+
+
+NO_FINITE_VALUE = "the objective returned no finite value"  # mlengine.sweep._evaluate
+
+
+# ---------------------------------------------------------------------------------------------
+# Item 13: a trial returning NaN/inf is FAIL and never chosen as best
+# ---------------------------------------------------------------------------------------------
+def _memory_study(direction: str) -> OpenStudy:
+    """An in-memory study, as `studies.open_study` would hand it to the trial loop (no
+    journal, no lock file: `slot` takes no lock for a storage it does not know)."""
+    storage = optuna.storages.InMemoryStorage()
+    sampler = optuna.samplers.RandomSampler(seed=0)
+    study = optuna.create_study(storage=storage, direction=direction, sampler=sampler)
+    return OpenStudy(study, storage, "memory", created=True)
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_item13_nan_objective_trial_is_fail_and_never_best(direction: str) -> None:
+    # inf would be the best value of a maximised study, -inf of a minimised one: both are
+    # here, before the finite values, so a loop that told them COMPLETE would pick them.
+    returned = [
+        float("nan"),
+        float("inf"),
+        float("-inf"),
+        np.float64("nan"),
+        np.float32("inf"),
+        None,
+        0.5,
+        0.25,
+    ]
+    handle = _memory_study(direction)
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.suggest_float("x", 0.0, 1.0)
+        return returned[trial.number]
+
+    ran = sweep.run_trials(handle, objective, n_trials=len(returned))
+    trials = handle.study.trials
+    assert ran == len(returned) == len(trials)
+    non_finite = trials[:6]
+    assert [t.state for t in non_finite] == [TrialState.FAIL] * 6
+    assert all(t.value is None and t.values is None for t in non_finite)
+    assert [t.user_attrs["fail_reason"] for t in non_finite] == [NO_FINITE_VALUE] * 6
+    assert [t.state for t in trials[6:]] == [TrialState.COMPLETE] * 2
+
+    best = handle.study.best_trial
+    assert best.number == (6 if direction == "maximize" else 7)
+    assert math.isfinite(handle.study.best_value)
+    assert handle.study.best_value == (0.5 if direction == "maximize" else 0.25)
+
+
+def test_item13_a_study_of_only_non_finite_trials_has_no_best() -> None:
+    handle = _memory_study("maximize")
+    sweep.run_trials(handle, lambda t: float("nan") if t.number % 2 else float("inf"), 4)
+    assert {t.state for t in handle.study.trials} == {TrialState.FAIL}
+    # mlengine.run then raises "No trial of study ... completed" (item 14)
+    assert not handle.study.get_trials(states=(TrialState.COMPLETE,))
+    with pytest.raises(ValueError):
+        _ = handle.study.best_trial
+
+
+def test_item13_a_non_finite_trial_is_never_an_ensemble_member() -> None:
+    from types import SimpleNamespace
+
+    from mlengine import ensemble
+    from mlengine.run import _members
+    from mlengine.search import CrossValidatedObjective
+
+    n = 200
+    y = np.zeros(n, dtype=int)
+    y[::2] = 1
+    rows = np.arange(n)
+
+    def probabilities(right: np.ndarray) -> np.ndarray:
+        """0.9 on the true class where `right`, 0.6 on the wrong one elsewhere."""
+        on_true = np.where(right, 0.9, 0.4)
+        out = np.empty((n, 2))
+        out[rows, y], out[rows, 1 - y] = on_true, 1 - on_true
+        return out
+
+    # Trials 0 and 1 are each right on 70% of the rows and complementary (their blend is
+    # right everywhere); trial 2 is worse. Trial 0's mean fold score was NaN.
+    oof = {
+        0: probabilities(rows < 140),
+        1: probabilities(rows >= 60),
+        2: probabilities(rows % 10 < 6),
+    }
+    cv = CrossValidatedObjective(
+        model=None,
+        make_preprocessor=None,
+        X=pd.DataFrame({"x": np.zeros(n)}),
+        y=pd.Series(y),
+        task="classification",
+        metric="accuracy",
+        folds=[],
+        seed=0,
+        keep_oof=ensemble.CANDIDATES_PER_MEMBER * 2,
+    )
+    values = [float("nan"), 0.7, 0.6]
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.suggest_float("C", 0.1, 1.0)
+        # What CrossValidatedObjective.__call__ does after its last fold: keep the trial's
+        # out-of-fold predictions with its mean fold score, and return that mean.
+        cv._keep(trial.number, oof[trial.number], values[trial.number])
+        return values[trial.number]
+
+    handle = _memory_study("maximize")
+    sweep.run_trials(handle, objective, n_trials=3)
+    study = handle.study
+    assert [t.state for t in study.trials] == [TrialState.FAIL] + [TrialState.COMPLETE] * 2
+
+    conf = SimpleNamespace(search=SimpleNamespace(ensemble=2))  # search.ensemble=2
+    members = _members(conf, cv, study, pd.Series(y), "accuracy", "classification")
+    assert [(t.number, t.state) for t, _ in members if t.state != TrialState.COMPLETE] == []
+    # select() itself passes over a non-finite score, even when handed one with its rows.
+    weights = ensemble.select(oof, dict(enumerate(values)), y, "accuracy", 2, np.array([0, 1]))
+    assert weights and 0 not in weights

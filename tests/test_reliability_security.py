@@ -5,12 +5,13 @@ param, tag or artifact, and no console line (docs/reliability.md maps each item)
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
 from mlengine.redaction import redact
-from tests.helpers import all_runs, run_cli
+from tests.helpers import all_runs, run_cli, scoring_server
 from tests.postgres import fresh_database
 
 PASSWORD = "Sup3r-Secret-42"
@@ -143,3 +144,60 @@ def test_item21_no_exported_file_is_a_pickle_and_xgboost_is_stored_as_its_own_fo
     assert '"__class__": "Booster"' in schema
     loaders = set(re.findall(r'"__loader__": "(\w+)"', schema))
     assert not loaders & {"ConstructorFromReduceNode", "FunctionNode", "MethodNode"}, loaders
+
+
+# ---------------------------------------------------------------------------------------------
+# Item 22: names that would escape the output folder are refused
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["/tmp/escape", "../escape", "a/../../escape", "..", "a\\b"])
+def test_item22_export_names_that_leave_the_folder_are_refused_by_the_config(name: str) -> None:
+    from mlengine.config import ConfigError, ExportConfig
+
+    with pytest.raises(ConfigError) as raised:
+        ExportConfig(name=name)
+    assert raised.value.key == "export.name"
+
+
+def test_item22_the_export_path_refuses_absolute_names_parents_and_symlinks(
+    tmp_path: Path,
+) -> None:
+    from mlengine.config import MlengineError
+    from mlengine.export import safe_child
+
+    out, outside = tmp_path / "run", tmp_path / "elsewhere"
+    out.mkdir()
+    outside.mkdir()
+    (out / "model").symlink_to(outside, target_is_directory=True)  # points out of the run
+    (out / "dangling").symlink_to(tmp_path / "nothing-there")
+    for name in (str(outside / "model"), "../elsewhere", "model", "dangling", "x/../../y"):
+        with pytest.raises(MlengineError, match="export.name|already exists"):
+            safe_child(out, name)
+    assert not list(outside.iterdir()) and not (tmp_path / "nothing-there").exists()
+    assert safe_child(out, "model_onnx") == (out / "model_onnx").resolve()
+
+
+# ---------------------------------------------------------------------------------------------
+# Item 23: a served endpoint binds to 127.0.0.1 unless told otherwise
+# ---------------------------------------------------------------------------------------------
+def _listening(port: int) -> set[str]:
+    """The addresses of this machine's TCP sockets LISTENing on `port` (/proc/net/tcp*)."""
+    found = set()
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        if not Path(table).exists():
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, port_hex = fields[1].split(":")
+            if fields[3] != "0A" or int(port_hex, 16) != port:  # 0A: TCP_LISTEN
+                continue
+            raw = bytes.fromhex(address)  # 32-bit words in host (little-endian) order
+            raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            found.add(socket.inet_ntop(family, raw))
+    return found
+
+
+@pytest.mark.slow
+def test_item23_serving_without_host_listens_on_loopback_only(small_served_run) -> None:
+    assert Path("/proc/net/tcp").exists(), "reads Linux's socket table"
+    with scoring_server(small_served_run.served_path, host=None) as url:  # as the README serves it
+        assert _listening(int(url.rsplit(":", 1)[1])) == {"127.0.0.1"}
