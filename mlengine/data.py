@@ -77,6 +77,10 @@ _CSV_NULLS = sorted({v for m in coerce.MISSING_MARKERS for v in (m, m.upper(), m
 class DataError(MlengineError):
     """The data cannot be used as configured; the message names the file or column."""
 
+    def __init__(self, message: str) -> None:
+        # one line, as MlengineError promises, even when a column name holds a line break
+        super().__init__(message.replace("\r", "\\r").replace("\n", "\\n"))
+
 
 @dataclass
 class Dataset:
@@ -401,8 +405,15 @@ def _read_csv_arrow(path: Path, delimiter: str, encoding: str, nulls: list[str])
     names = pacsv.open_csv(path, read_options=read, parse_options=parse).schema.names
     if len(set(names)) != len(names) or "" in names:
         names = _unique_names(names)
+        # The header is skipped as a parsed row (skip_rows counts raw lines), so a quoted line
+        # break inside a name does not turn the rest of the header into a data row.
+        if any("\n" in n or "\r" in n for n in names):
+            parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
         read = pacsv.ReadOptions(
-            encoding=arrow_encoding, block_size=4 << 20, column_names=names, skip_rows=1
+            encoding=arrow_encoding,
+            block_size=4 << 20,
+            column_names=names,
+            skip_rows_after_names=1,
         )
     as_text: dict[str, Any] = {}
     for attempt in range(4):
@@ -541,16 +552,24 @@ def _finish_target(y: pd.Series, task: str, source: str) -> pd.Series:
     name = y.name
     if task == "regression":
         if pd.api.types.is_numeric_dtype(y.dtype) and not pd.api.types.is_bool_dtype(y.dtype):
-            return y.astype("float64")
-        values, failed = coerce.parse_numbers(coerce.clean_strings(coerce.arrow_strings(y)))
-        if failed or np.isnan(values).any():
-            bad = y[np.isnan(values)].astype(str).unique()[:3].tolist()
-            n_bad = int(np.isnan(values).sum())
+            y = y.astype("float64")
+        else:
+            values, failed = coerce.parse_numbers(coerce.clean_strings(coerce.arrow_strings(y)))
+            if failed or np.isnan(values).any():
+                bad = y[np.isnan(values)].astype(str).unique()[:3].tolist()
+                n_bad = int(np.isnan(values).sum())
+                raise DataError(
+                    f"Target '{name}' in {source} is not numeric ({n_bad} values such "
+                    f"as {bad}); set dataset.task=classification to predict its labels"
+                )
+            y = pd.Series(values, name=name)
+        n_inf = int(np.isinf(y.to_numpy()).sum())
+        if n_inf:  # no model fits or scores an infinite target
             raise DataError(
-                f"Target '{name}' in {source} is not numeric ({n_bad} values such "
-                f"as {bad}); set dataset.task=classification to predict its labels"
+                f"Target '{name}' in {source} has {n_inf} infinite values (inf or -inf); "
+                "replace them or drop those rows"
             )
-        return pd.Series(values, name=name)
+        return y
     if y.dtype == object:
         kind = pd.api.types.infer_dtype(y, skipna=True)
         y = y.astype(bool) if kind == "boolean" else y.astype(str) if kind != "string" else y
@@ -559,7 +578,7 @@ def _finish_target(y: pd.Series, task: str, source: str) -> pd.Series:
     counts = y.value_counts()
     if len(counts) < 2:
         raise DataError(
-            f"Target '{name}' in {source} has a single class ({counts.index[0]!r}); "
+            f"Target '{name}' in {source} has a single class ({counts.index.tolist()[0]!r}); "
             "a classifier needs at least two (or set dataset.task=regression)"
         )
     return y.rename(name)

@@ -96,17 +96,10 @@ def _problem_facts(
     used = cols or list(profiles)
     cat = sum(kinds[c] in ("categorical", "id", "text") for c in used)
     missing = float(np.mean([profiles[c].missing_share for c in used])) if used else 0.0
-    b = {x.name: x.mean for x in baselines}
-    gap = (
-        (b["tree"] - b["linear"])
-        if {"tree", "linear"} <= set(b) and np.isfinite(b["tree"]) and np.isfinite(b["linear"])
-        else None
-    )
-    lift = (
-        (max(b["tree"], b["linear"]) - b["dummy"])
-        if gap is not None and "dummy" in b and np.isfinite(b["dummy"])
-        else None
-    )
+    # a baseline whose every fold failed has no score (None)
+    b = {x.name: x.mean for x in baselines if x.mean is not None and np.isfinite(x.mean)}
+    gap = (b["tree"] - b["linear"]) if {"tree", "linear"} <= set(b) else None
+    lift = (max(b["tree"], b["linear"]) - b["dummy"]) if gap is not None and "dummy" in b else None
     return {
         "n_rows": n,
         "n_columns": p,

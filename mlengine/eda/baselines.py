@@ -113,9 +113,12 @@ def _baselines(
         warnings.simplefilter("ignore")
         for name, label, model in models:
             t0 = time.perf_counter()
-            scores = cross_validate(model, Z, y, cv=cv, scoring=metric, error_score=np.nan)[
-                "test_score"
-            ]
+            try:
+                scores = cross_validate(model, Z, y, cv=cv, scoring=metric, error_score=np.nan)[
+                    "test_score"
+                ]
+            except ValueError:  # every fold failed (values near 1e300 overflow the scaler)
+                scores = np.full(1, np.nan)
             ok = np.isfinite(scores).any()
             out.append(
                 Baseline(
