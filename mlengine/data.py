@@ -280,6 +280,8 @@ def read_table(
 ) -> pd.DataFrame:
     """Read a CSV or Parquet file (raw, untyped); every failure names the file."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"Dataset path is a folder: {path} (set dataset.path to a file in it)")
     if not path.is_file():
         raise DataError(f"Dataset file not found: {path} (set dataset.path to an existing file)")
     if path.stat().st_size == 0:

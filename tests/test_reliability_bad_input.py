@@ -45,6 +45,28 @@ def test_item4_corrupt_gzip_and_parquet_files_name_the_path(tmp_path: Path) -> N
         load_dataset(frame_cfg(source="file", path=str(truncated)))
 
 
+def test_item4_a_folder_or_an_unreadable_file_names_the_path(tmp_path: Path, monkeypatch) -> None:
+    from mlengine.data import DataError, load_dataset
+
+    with pytest.raises(DataError, match="Dataset path is a folder: .*set dataset.path"):
+        load_dataset(frame_cfg(source="file", path=str(tmp_path)))
+    path = tmp_path / "locked.csv"
+    path.write_text("a,churn\n1,yes\n2,no\n")
+
+    opened = Path.open
+
+    def denied(self: Path, *args, **kwargs):  # tests may run as root, who reads chmod 000
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return opened(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", denied)
+    with pytest.raises(DataError) as raised:
+        load_dataset(frame_cfg(source="file", path=str(path)))
+    message = str(raised.value)
+    assert message.startswith(f"Cannot read dataset file {path}") and "Permission denied" in message
+
+
 # ---------------------------------------------------------------------------------------------
 # Item 6: rows whose target is missing are dropped with a logged count
 # ---------------------------------------------------------------------------------------------
