@@ -72,9 +72,12 @@ def regression_plots(y: Any, pred: Any, out_dir: Path) -> list[Path]:
 
 def importance_plot(frame: Any, metric: str, out_dir: Path) -> Path:
     shown = frame.head(25).iloc[::-1]  # most important on top
+    # A group of redundant columns is named by all of them: shortened, or it squeezes the
+    # bars to nothing (the table keeps the full name).
+    labels = [name if len(name) <= 40 else name[:39] + "…" for name in shown["feature"]]
 
     def bars(ax: Any) -> None:
-        ax.barh(shown["feature"], shown["importance"], xerr=shown["std"], color="#1c7ed6")
+        ax.barh(labels, shown["importance"], xerr=shown["std"], color="#1c7ed6")
         ax.set_xlabel(f"drop in holdout {metric} when shuffled")
         ax.set_title("Permutation importance (holdout)")
 
