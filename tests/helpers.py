@@ -207,9 +207,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def post_json(url: str, body: bytes) -> tuple[int, str]:
+def post_json(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, str]:
+    """POST `body` to `url`: the status and the answer's text, errors included."""
     request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        url, data=body, method="POST", headers={"Content-Type": content_type}
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:

@@ -9,8 +9,6 @@ integer column that arrives as float, exactly as the pipeline answers the loader
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -109,19 +107,9 @@ def test_scoring_server_answers_read_csv_rows_like_the_pipeline(trained) -> None
     body = json.dumps({"dataframe_split": json.loads(raw.to_json(orient="split"))}).encode()
     with scoring_server(model_path) as url:
         status, text = post_json(f"{url}/invocations", body)
-        csv_status, csv_text = _post_csv(f"{url}/invocations", raw.to_csv(index=False).encode())
+        csv = raw.to_csv(index=False).encode()
+        csv_status, csv_text = post_json(f"{url}/invocations", csv, "text/csv")
     assert status == 200, text[-2000:]
     assert json.loads(text)["predictions"] == list(expected)
     assert csv_status == 200, csv_text[-2000:]  # the user's file itself, as text/csv
     assert json.loads(csv_text)["predictions"] == list(expected)
-
-
-def _post_csv(url: str, body: bytes) -> tuple[int, str]:
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "text/csv"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()

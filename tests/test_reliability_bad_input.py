@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import SMALL_RUN, frame_cfg, scoring_server, segment_table
+from tests.helpers import SMALL_RUN, frame_cfg, post_json, scoring_server, segment_table
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,14 +112,7 @@ def _split(rows: list[dict]) -> bytes:
 
 
 def _post(url: str, body: bytes, content_type: str = JSON) -> tuple[int, str]:
-    request = urllib.request.Request(
-        f"{url}/invocations", data=body, method="POST", headers={"Content-Type": content_type}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
+    return post_json(f"{url}/invocations", body, content_type)
 
 
 def _assert_no_stack_trace(text: str) -> dict:

@@ -6,11 +6,9 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from tests.helpers import post_json, scoring_server
+from tests.helpers import post_json, scoring_server, segment_table
 
 pytestmark = pytest.mark.slow
 
@@ -23,18 +21,7 @@ def served_model(tmp_path_factory: pytest.TempPathFactory):
     previous = Path.cwd()
     os.chdir(tmp_path_factory.mktemp("serving"))
 
-    rng = np.random.default_rng(0)
-    n = 400
-    frame = pd.DataFrame(
-        {
-            "income": rng.normal(50, 10, n).round(1),
-            "city": rng.choice(["paris", "lyon", "nice"], n),
-            "age": rng.integers(18, 80, n).astype(float),
-        }
-    )
-    frame["segment"] = np.where(
-        frame["income"] + (frame["city"] == "paris") * 8 > 52, "premium", "basic"
-    )
+    frame = segment_table(400)
     try:
         result = run_experiment(
             ["model=random_forest", "search.n_trials=2", "search.cv_folds=3", "eda=off"],
