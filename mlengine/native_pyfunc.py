@@ -33,13 +33,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlengine.serving.request import as_frame, refused
+from mlengine.serving.request import BAD_INPUT, PREDICT_METHODS, as_frame, refused
 
 log = logging.getLogger(__name__)
 
-PREDICT_METHODS = ("predict", "predict_proba")
 SERVED_COLUMNS = "mlengine_columns"  # MLmodel metadata: {"required": [...], "optional": [...]}
-_BAD_INPUT = (KeyError, ValueError, TypeError, AttributeError)
 
 
 def save_model(path: str, mlflow_model: Any = None, **kwargs: Any) -> None:
@@ -125,7 +123,7 @@ class NativeModel:
             if method == "predict_proba":
                 return pd.DataFrame(self.pipeline.predict_proba(X), columns=self.classes)
             return self.pipeline.predict(X)
-        except _BAD_INPUT as error:
+        except BAD_INPUT as error:
             log.info("refused a request: %s", error, exc_info=True)  # the trace stays here
             raise refused(error) from None
 

@@ -17,9 +17,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from .feed import OnnxFeed
-from .request import as_frame, refused
-
-PREDICT_METHODS = ("predict", "predict_proba")
+from .request import BAD_INPUT, PREDICT_METHODS, as_frame, refused
 
 
 class OnnxModel(mlflow.pyfunc.PythonModel):
@@ -53,7 +51,7 @@ class OnnxModel(mlflow.pyfunc.PythonModel):
             )
         try:
             feed = self.feed(as_frame(model_input))
-        except (KeyError, ValueError, TypeError, AttributeError) as error:
+        except BAD_INPUT as error:
             # a missing column, a dict or list in a cell, rows without column names
             raise refused(error) from None
         outputs = self.session.run(None, feed)

@@ -23,6 +23,9 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from .coerce import non_scalar_error
 
+PREDICT_METHODS = ("predict", "predict_proba")  # params={"predict_method": ...}, both forms
+# What reading a bad request raises (a missing column, a container in a cell, no names).
+BAD_INPUT = (KeyError, ValueError, TypeError, AttributeError)
 EXPECTED = (
     "rows with named columns (dataframe_split, dataframe_records, CSV, "
     '{"inputs": {column: [values]}} or {"instances": [{column: value}]})'
