@@ -11,7 +11,7 @@ does (`mlengine.delivery`):
 - native: `mlflow.sklearn.save_model` with the options `mlengine.export.export_model` passes
   (skops, trusted types, pinned requirements, the serving signature, schema.json);
 - ONNX: `mlengine.onnx.convert_pipeline` on 500 training rows, then
-  `mlengine.onnx_pyfunc.save_onnx_model` (models-from-code pyfunc over ONNX Runtime, fed per
+  `mlengine.onnx_pyfunc.save_onnx_model` (a loader-module pyfunc over ONNX Runtime, fed per
   the table schema). A family that does not convert is skipped with the reason; parity of
   the loaded ONNX form against the pipeline is checked on 1,000 held-out rows.
 
@@ -20,7 +20,7 @@ Measured per form:
 1. in process, through `mlflow.pyfunc.load_model(folder)` (the path a server takes): median
    of `--row-calls` single-row `predict` calls (the same held-out row, as `delivery` times
    it) and of `--batch-repeats` calls on `--batch-rows` held-out rows; the same calls on the
-   unwrapped model (the pipeline's `predict`, the ONNX PythonModel's `predict`; 1 row
+   unwrapped model (the pipeline's `predict`, the ONNX loader's `OnnxModel.predict`; 1 row
    max(100, row_calls / 5) times) tell how much of a call is MLflow's pyfunc layer (its
    schema enforcement);
 2. over HTTP, through `mlflow models serve -m FOLDER --env-manager local --workers 1`:
@@ -269,10 +269,10 @@ def timings_ms(fn: Callable[[], Any], n: int, warmup: int) -> np.ndarray:
 
 def unwrapped_predict(model: Any) -> Callable[[pd.DataFrame], Any]:
     """The loaded model's own predict, without MLflow's pyfunc layer (schema enforcement)."""
-    python_model = getattr(model._model_impl, "python_model", None)
-    if python_model is not None:  # the ONNX form: mlengine_serving.onnx_model.OnnxModel
-        return lambda X: python_model.predict(None, X)
-    return model.get_raw_model().predict  # the sklearn flavour: the pipeline
+    impl = model._model_impl  # MLflow's "stable developer API" to the loaded implementation
+    if hasattr(impl, "get_raw_model"):  # the native form: its pipeline
+        return impl.get_raw_model().predict
+    return impl.predict  # the ONNX form: mlengine_serving.onnx_model.OnnxModel
 
 
 def in_process(model: Any, split: Split, args: argparse.Namespace) -> dict[str, float]:

@@ -1,15 +1,16 @@
 """The ONNX form as an MLflow model of its own, served from a small environment.
 
-The model folder holds the graph and schema.json as artifacts, the wrapper's source
-(`mlengine/serving`, copied in as the package `mlengine_serving`) and the models-from-code
-entry MLflow runs to load it: nothing is pickled. Its requirements are what that code
-imports (onnxruntime, numpy, pandas, pyarrow) and mlflow-skinny, whose scoring server
-serves it: `mlflow models serve -m <folder> --env-manager local`.
+The model folder holds the graph, schema.json and serving.json (task, classes) as its data,
+and the loader's source (`mlengine/serving`, copied in as the package `mlengine_serving`,
+whose `onnx_model` MLflow imports to load it): nothing is pickled. Its requirements are
+what that code imports (onnxruntime, numpy, pandas, pyarrow) and mlflow-skinny, whose
+scoring server serves it: `mlflow models serve -m <folder> --env-manager local`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import sys
 import tempfile
@@ -22,11 +23,13 @@ import numpy as np
 import pandas as pd
 
 from mlengine import serving
+from mlengine.serving.onnx_model import GRAPH_FILE, SERVING_FILE
 
 SHIPPED_PACKAGE = "mlengine_serving"
+LOADER = f"{SHIPPED_PACKAGE}.onnx_model"
+DATA_NAME = "onnx"  # the data folder; MLflow copies it to data/onnx inside the model
 SERVING_REQUIREMENTS = ("mlflow-skinny", "onnxruntime", "numpy", "pandas", "pyarrow")
 _SERVING_DIR = Path(serving.__file__).parent
-ENTRY = _SERVING_DIR / "pyfunc_entry.py"
 
 
 def requirements() -> list[str]:
@@ -40,26 +43,28 @@ def model_options(
 ) -> Iterator[dict[str, Any]]:
     """`mlflow.pyfunc.save_model` / `log_model` keyword arguments for the ONNX form.
 
-    Its artifacts and the shipped code lie in a temporary folder while the block runs
-    (MLflow copies them into the model); MLflow runs the entry file while it saves, so the
-    shipped package is importable in the block, and forgotten after it.
+    Its data and the shipped code lie in a temporary folder while the block runs (MLflow
+    copies them into the model); MLflow loads the model while it saves (to check the input
+    example), so the shipped package is importable in the block, and forgotten after it.
     """
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         code = workdir / SHIPPED_PACKAGE
         shutil.copytree(_SERVING_DIR, code, ignore=shutil.ignore_patterns("__pycache__"))
-        graph = workdir / "model.onnx"
-        graph.write_bytes(onnx_model.SerializeToString())
-        config: dict[str, Any] = {"task": task}
+        data = workdir / DATA_NAME
+        data.mkdir()
+        (data / GRAPH_FILE).write_bytes(onnx_model.SerializeToString())
+        schema.write(data)
+        settings: dict[str, Any] = {"task": task}
         if classes is not None:
-            config["classes"] = [c.item() if isinstance(c, np.generic) else c for c in classes]
+            settings["classes"] = [c.item() if isinstance(c, np.generic) else c for c in classes]
+        (data / SERVING_FILE).write_text(json.dumps(settings))
         sys.path.insert(0, tmp)
         try:
             yield {
-                "python_model": str(ENTRY),
-                "artifacts": {"onnx": str(graph), "schema": str(schema.write(workdir))},
+                "loader_module": LOADER,
+                "data_path": str(data),
                 "code_paths": [str(code)],
-                "model_config": config,
                 "signature": _without_inputs(signature),
                 "input_example": example,
                 "pip_requirements": requirements(),
@@ -111,6 +116,11 @@ def log_onnx_model(
 
     with model_options(onnx_model, schema, task, classes, signature, example) as options:
         return mlflow.pyfunc.log_model(name=name, **options).model_uri
+
+
+def graph_path(folder: Path) -> Path:
+    """The ONNX graph inside a saved ONNX form."""
+    return Path(folder) / "data" / DATA_NAME / GRAPH_FILE
 
 
 def load_served(path: Path) -> Any:

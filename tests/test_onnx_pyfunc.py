@@ -146,6 +146,6 @@ def test_the_onnx_model_holds_no_pickle_and_ships_its_code(tables: dict, tmp_pat
     )
     files = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()}
     assert not [f for f in files if f.endswith((".pkl", ".pickle", ".joblib"))]
-    assert {"artifacts/model.onnx", "schema.json", "code/mlengine_serving/feed.py"} <= files
+    assert {"data/onnx/model.onnx", "schema.json", "code/mlengine_serving/feed.py"} <= files
     assert not [m for m in sys.modules if m.startswith("mlengine_serving")]  # forgotten
     assert mlflow.models.Model.load(str(path)).signature.params is not None

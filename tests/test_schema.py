@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from mlengine.data import load_dataset
+from mlengine.onnx_pyfunc import graph_path
 from mlengine.serving.schema import SCHEMA_FILE, TableSchema
 from tests.helpers import frame_cfg, messy_frame
 
@@ -82,9 +83,7 @@ def test_a_forced_kind_reaches_eda_features_the_model_and_onnx(workdir: Path, fo
     run_schema = MlflowClient().download_artifacts(result.run_id, SCHEMA_FILE, str(workdir))
     assert TableSchema.read(Path(run_schema)) == saved
     (onnx_input,) = [
-        i
-        for i in onnx.load(result.onnx_path / "artifacts" / "model.onnx").graph.input
-        if i.name == "grade"
+        i for i in onnx.load(graph_path(result.onnx_path)).graph.input if i.name == "grade"
     ]
     elem = onnx_input.type.tensor_type.elem_type
     assert (elem == onnx.TensorProto.STRING) == forced

@@ -115,7 +115,7 @@ def to_onnx(
         for column, recipe in recipes.items()
     ]
     estimator = pipeline[-1] if hasattr(pipeline, "steps") else pipeline
-    options = {id(estimator): {"zipmap": False}} if task == "classification" else None
+    options = {id(estimator): estimator_options(estimator, task)}
     model = convert_sklearn(
         pipeline,
         initial_types=initial_types,
@@ -136,6 +136,16 @@ def to_onnx(
     )
     model.doc_string = f"mlengine {task} pipeline ({type(estimator).__name__})"
     return model
+
+
+def estimator_options(estimator: Any, task: str) -> dict[str, Any]:
+    """skl2onnx's options for the final estimator: classifiers without ZipMap (plain
+    probability tensors); nearest neighbours through ONNX Runtime's CDist kernel, where
+    skl2onnx's default distance loop made one k-NN row ~15 ms, twice sklearn's time."""
+    options: dict[str, Any] = {"zipmap": False} if task == "classification" else {}
+    if type(estimator).__name__.startswith("KNeighbors"):
+        options["optim"] = "cdist"
+    return options
 
 
 def _labels_from_probabilities(model: onnx.ModelProto, classes: np.ndarray) -> None:
