@@ -22,7 +22,7 @@ Measured per form:
    it) and of `--batch-repeats` calls on `--batch-rows` held-out rows; the same calls on the
    unwrapped model (the pipeline's `predict`, the ONNX loader's `OnnxModel.predict`; 1 row
    max(100, row_calls / 5) times) tell how much of a call is MLflow's pyfunc layer (its
-   schema enforcement);
+   schema enforcement); for the ONNX form, its feed and its session are also timed alone;
 2. over HTTP, through `mlflow models serve -m FOLDER --env-manager local --workers 1`:
    `--http-requests` sequential single-row `dataframe_split` JSON requests on one kept-alive
    connection (`http.client`, see benchmarks/scoring_http.py), cycling through 100 held-out
@@ -283,6 +283,7 @@ def in_process(model: Any, split: Split, args: argparse.Namespace) -> dict[str, 
     bare_calls = max(100, args.row_calls // BARE_CALLS_SHARE)
     one_row = timings_ms(lambda: model.predict(row), args.row_calls, warmup=10)
     return {
+        **onnx_layers(model._model_impl, row, bare_calls),
         "row_ms": float(np.median(one_row)),
         "row_p99_ms": float(np.percentile(one_row, 99)),
         "batch_ms": float(
@@ -291,6 +292,20 @@ def in_process(model: Any, split: Split, args: argparse.Namespace) -> dict[str, 
         "row_unwrapped_ms": float(np.median(timings_ms(lambda: bare(row), bare_calls, 10))),
         "batch_unwrapped_ms": float(
             np.median(timings_ms(lambda: bare(batch), args.batch_repeats, 1))
+        ),
+    }
+
+
+def onnx_layers(impl: Any, row: pd.DataFrame, calls: int) -> dict[str, float]:
+    """The ONNX form's 1-row call split in two, each timed alone: the feed (DataFrame ->
+    tensors) and the ONNX Runtime session on those tensors. Empty for the native form."""
+    if not hasattr(impl, "feed"):
+        return {}
+    tensors = impl.feed(row)
+    return {
+        "row_feed_ms": float(np.median(timings_ms(lambda: impl.feed(row), calls, 10))),
+        "row_session_ms": float(
+            np.median(timings_ms(lambda: impl.session.run(None, tensors), calls, 10))
         ),
     }
 
@@ -478,7 +493,7 @@ def print_pyfunc_layer(rows: list[dict]) -> None:
     )
     print(
         f"{'family':<23}{'1 row native':>16}{'1 row onnx':>16}{'batch native':>16}"
-        f"{'batch onnx':>16}{'unwrapped ratio':>17}"
+        f"{'batch onnx':>16}{'unwrapped ratio':>17}{'onnx feed':>11}{'session':>9}"
     )
     for r in rows:
         cells = []
@@ -491,7 +506,10 @@ def print_pyfunc_layer(rows: list[dict]) -> None:
             whole, bare = r[kind][f"{size}_ms"], r[kind][f"{size}_unwrapped_ms"]
             cells.append(f"{whole - bare:.2f} ({100 * (whole - bare) / whole:.0f}%)")
         ratio = r["native"]["row_unwrapped_ms"] / r["onnx"]["row_unwrapped_ms"]
-        print(f"{r['family']:<23}" + "".join(f"{c:>16}" for c in cells) + f"{ratio:>16.0f}x")
+        layers = f"{r['onnx']['row_feed_ms']:>11.3f}{r['onnx']['row_session_ms']:>9.3f}"
+        print(
+            f"{r['family']:<23}" + "".join(f"{c:>16}" for c in cells) + f"{ratio:>16.0f}x{layers}"
+        )
 
 
 def print_table(rows: list[dict], args: argparse.Namespace) -> None:

@@ -492,15 +492,15 @@ class EvaluationConfig:
 
 @dataclass
 class ClusterConfig:
-    """The resources a cluster launcher asks for per job (conf/hydra/launcher/slurm.yaml and
-    local.yaml read them; plain runs ignore them)."""
+    """The resources a cluster launcher asks for per job (conf/hydra/launcher/slurm.yaml,
+    local.yaml and parallel.yaml read them; plain runs ignore them)."""
 
     partition: str | None = None  # SLURM partition; null: the cluster's default
     time_min: int = 60  # wall-clock limit per job, minutes
     cpus: int = 2  # CPUs per job (search.n_jobs workers share them)
     gpus: int = 0
     mem_gb: int = 8
-    max_parallel: int = 4  # jobs running at once (a SLURM array's parallelism, joblib's n_jobs)
+    max_parallel: int = 4  # jobs at once (a SLURM array's parallelism, parallel.yaml's n_jobs)
     account: str | None = None  # SLURM account, where the cluster wants one
 
     def __post_init__(self) -> None:

@@ -126,10 +126,8 @@ def _plots(
     from mlengine.importance import to_frame
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    if task == "classification" and proba is not None:
+    if task == "classification":
         paths = holdout_plots.classification_plots(y, predictions, proba, classes, out_dir)
-    elif task == "classification":
-        paths = []
     else:
         paths = holdout_plots.regression_plots(
             np.asarray(y, dtype=float), np.asarray(predictions, dtype=float), out_dir

@@ -16,6 +16,8 @@ from mlengine.eda.plots import figure
 
 
 def classification_plots(y: Any, pred: Any, proba: Any, classes: Any, out_dir: Path) -> list[Path]:
+    """The confusion matrix, and with probabilities (`proba` not None) the ROC,
+    precision-recall and calibration curves."""
     from sklearn.calibration import CalibrationDisplay
     from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
 
@@ -45,8 +47,11 @@ def classification_plots(y: Any, pred: Any, proba: Any, classes: Any, out_dir: P
                 y == c, proba[:, classes.index(c)], n_bins=10, name=str(c), ax=ax, ref_line=i == 0
             )
 
+    paths = [_draw(out_dir / "confusion_matrix.png", 5, 4.5, confusion)]
+    if proba is None:  # a classifier without predict_proba: no curves
+        return paths
     return [
-        _draw(out_dir / "confusion_matrix.png", 5, 4.5, confusion),
+        *paths,
         _draw(out_dir / "roc_curve.png", 5.5, 4.5, roc),
         _draw(out_dir / "precision_recall_curve.png", 5.5, 4.5, precision_recall),
         _draw(out_dir / "calibration_curve.png", 5.5, 4.5, calibration),

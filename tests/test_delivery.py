@@ -69,8 +69,36 @@ def test_the_model_card_says_what_was_trained_and_served(delivered) -> None:
         assert card["metrics"]["holdout"] == delivered.holdout
         assert len(card["data"]["fingerprint"]) == 16
         assert [f["kind"] for f in card["forms"]] == ["native", "onnx"]
+        intervals = card["metrics"]["holdout_intervals"]
+        assert set(intervals) == set(delivered.holdout)
+        for metric, (low, high) in intervals.items():
+            assert low <= delivered.holdout[metric] <= high, metric
+        # the digests the run logged as its MLflow dataset inputs
+        assert card["data"]["digests"] == delivered.data_digests == _logged_digests(delivered)
+        importance = card["importance"]
+        assert {i["name"] for i in importance} == {"amount", "city", "member"}  # raw columns
+        assert importance[0]["name"] == "amount"  # the target is mostly amount > 105
+        assert all(i["std"] >= 0 for i in importance) and importance[0]["std"] > 0
     markdown = (delivered.onnx_path / "model_card.md").read_text()
     assert "| onnx |" in markdown and "`onnxruntime==" in markdown and "`country`:" in markdown
+    assert "## Permutation importance (holdout)" in markdown and "| `amount` |" in markdown
+    low, high = card["metrics"]["holdout_intervals"]["accuracy"]
+    assert (
+        f"| holdout | accuracy | {delivered.holdout['accuracy']:.4f} | [{low:.4f}, {high:.4f}] |"
+        in (markdown)
+    )
+    for digest in delivered.data_digests.values():
+        assert f"`{digest}`" in markdown
+
+
+def _logged_digests(result) -> dict[str, str]:
+    from mlflow import MlflowClient
+
+    inputs = MlflowClient(result.tracking_uri).get_run(result.run_id).inputs.dataset_inputs
+    return {
+        next(t.value for t in i.tags if t.key == "mlflow.data.context"): i.dataset.digest
+        for i in inputs
+    }
 
 
 def test_a_form_that_fails_parity_is_removed_and_the_native_one_served(

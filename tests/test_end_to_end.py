@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,15 @@ def test_cli_run_is_tracked_and_its_model_serves_the_holdout(workdir: Path) -> N
     args = ["model=xgboost", "search.n_trials=4", "search.cv_folds=3", "eda=off"]
     result = run_cli([*args, "experiment_name=e2e", "export.refit=train"], workdir)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Holdout: accuracy=" in result.stdout
+    # the holdout line: each metric with its bootstrap interval, which holds the estimate
+    line = re.search(
+        r"Holdout: accuracy=(\d\.\d{4}) \[(\d\.\d{4}), (\d\.\d{4})\].*"
+        r"95% CI of 1000 bootstrap resamples",
+        result.stdout,
+    )
+    assert line, result.stdout
+    value, low, high = map(float, line.groups())
+    assert low <= value <= high
     assert "Time: setup " in result.stdout and "Trials per family: xgboost 4" in result.stdout
     assert "mlflow ui --backend-store-uri" in result.stdout
 

@@ -3,6 +3,8 @@ permutation importance in the user's column names, and the splits as MLflow data
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -70,9 +72,11 @@ def _importance_table(n: int = 600) -> pd.DataFrame:
             "pair_a": pair,
             "pair_b": pair + rng.normal(0, 0.01, n),  # a near-copy of pair_a
             **{f"noise_{i}": rng.normal(size=n) for i in range(4)},
+            "city": rng.choice(["paris", "lyon", "nice"], n),  # one-hot encoded in the model
         }
     )
-    frame["y"] = np.where(strong + pair + rng.normal(0, 0.3, n) > 0, "yes", "no")
+    effect = 0.5 * (frame["city"] == "paris")
+    frame["y"] = np.where(strong + pair + effect + rng.normal(0, 0.3, n) > 0.25, "yes", "no")
     return frame
 
 
@@ -93,6 +97,11 @@ def test_importance_ranks_the_strong_columns_first_and_groups_the_redundant_pair
     assert group["columns"] == ["pair_a", "pair_b"] and group["mean"] > 0.1
     noise = [i for i in result.importance if i["name"].startswith("noise_")]
     assert len(noise) == 4 and all(i["mean"] < group["mean"] / 5 for i in noise)
+    # the user's columns, not the model's: the one-hot city is one entry under its name
+    assert sorted(names) == sorted(
+        ["strong", "pair_a + pair_b", "city", *(n["name"] for n in noise)]
+    )
+    assert all(i["std"] >= 0 for i in result.importance) and group["std"] > 0  # over repeats
 
 
 def test_each_run_logs_its_splits_as_datasets_with_a_digest_of_every_value(
@@ -111,9 +120,9 @@ def test_each_run_logs_its_splits_as_datasets_with_a_digest_of_every_value(
     changed.loc[0, "noise_0"] += 1.0
     other = run_experiment(args, frame=changed, target="y")
     assert first.data_digests == again.data_digests  # the same rows, the same digests
-    assert other.data_digests["training"] != first.data_digests["training"] or (
-        other.data_digests["holdout"] != first.data_digests["holdout"]
-    )  # the changed row sits in one of the two splits
+    # row 0 is a training row (the split is seeded): that split's digest changes, not the other
+    assert other.data_digests["training"] != first.data_digests["training"]
+    assert other.data_digests["holdout"] == first.data_digests["holdout"]
     mlflow.set_tracking_uri(first.tracking_uri)
     digest = first.data_digests["training"]
     found = mlflow.search_runs(
@@ -125,3 +134,15 @@ def test_each_run_logs_its_splits_as_datasets_with_a_digest_of_every_value(
     assert set(inputs) == {"training", "holdout"}
     assert inputs["training"].digest == digest and inputs["training"].name == "dataframe-training"
     assert '"num_rows": 240' in inputs["training"].profile
+    assert '"num_rows": 60' in inputs["holdout"].profile
+    assert "in-memory DataFrame" in inputs["training"].source
+    schema = {c["name"] for c in json.loads(inputs["training"].schema)["mlflow_colspec"]}
+    assert schema == set(frame.columns)  # the features and the target
+
+
+def test_a_dataset_s_source_is_its_file_or_its_loader(tmp_path) -> None:
+    from mlengine.lineage import source_of
+
+    assert source_of("wine", "built-in dataset 'wine'") == "sklearn.datasets.load_wine"
+    data = tmp_path / "sales.csv"
+    assert source_of("sales", str(data)) == str(data.resolve())

@@ -34,9 +34,11 @@ def test_the_slurm_launcher_reads_the_cluster_keys_in_one_place() -> None:
     launcher = _launcher(
         ["hydra/launcher=slurm", "cluster.partition=gpu", "cluster.gpus=1", "cluster.mem_gb=32"]
         + ["cluster.time_min=240", "cluster.cpus=8", "cluster.max_parallel=10"]
+        + ["cluster.account=lab"]
     )
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.partition, launcher.gpus_per_node, launcher.mem_gb) == ("gpu", 1, 32)
+    assert launcher.account == "lab"
     assert (launcher.timeout_min, launcher.cpus_per_task, launcher.array_parallelism) == (
         240,
         8,
@@ -44,6 +46,8 @@ def test_the_slurm_launcher_reads_the_cluster_keys_in_one_place() -> None:
     )
     local = _launcher(["hydra/launcher=local", "cluster.cpus=3"])
     assert local._target_.endswith("LocalLauncher") and local.cpus_per_task == 3
+    parallel = _launcher(["hydra/launcher=parallel", "cluster.max_parallel=3"])
+    assert parallel._target_.endswith("JoblibLauncher") and parallel.n_jobs == 3
 
 
 @needs_plugins
@@ -67,3 +71,13 @@ def test_a_two_job_multirun_through_the_launcher(launcher: str, tmp_path: Path) 
     ]
     assert {r.info.status for r in parents} == {"FINISHED"}
     assert "Sweep: 2 jobs, 0 failed" in result.stdout + result.stderr
+
+
+def test_ci_stops_when_a_service_the_tests_use_is_missing(monkeypatch) -> None:
+    """`.ci/run` runs `python -m tests.services`: a missing service is named, not skipped."""
+    from tests import postgres, services
+
+    monkeypatch.delenv(postgres.URL_VARIABLE, raising=False)
+    monkeypatch.setattr(postgres, "server_binaries", lambda: None)
+    assert postgres.NOT_INSTALLED in services.missing_services()
+    assert "-m tests.services" in (Path(__file__).parents[1] / ".ci" / "run").read_text()

@@ -60,7 +60,7 @@ def test_three_workers_run_exactly_n_trials_under_one_parent_and_export_once(
     trials = _study(url).get_trials()
     assert len(trials) == N_TRIALS
     assert sorted(t.number for t in trials) == list(range(N_TRIALS))
-    assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
+    assert {t.state for t in trials} == {TrialState.COMPLETE}  # no pruner, nothing failed
     assert len({t.user_attrs["mlengine.worker"] for t in trials}) == 3  # all three worked
     sampled = [
         tuple(sorted(t.params.items())) for t in trials if "fixed_params" not in t.system_attrs
@@ -71,15 +71,31 @@ def test_three_workers_run_exactly_n_trials_under_one_parent_and_export_once(
     assert len(parents) == 1
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
     assert len(children) == N_TRIALS
+    assert {r.info.status for r in [*parents, *children]} == {"FINISHED"}
     assert len(_exported(tmp_path)) == 1
     outputs = [out for _, out, _ in results]
     assert sum("another worker exports it" in out for out in outputs) == 2
+
+    # The explicit export-only step, with the same overrides: it exports again, runs no
+    # trial and reopens the same parent run.
+    again = start_cli(_args(url, "export.only=true"), tmp_path)
+    code, out, err = _finish([again])[0]
+    assert code == 0, err[-3000:]
+    assert len(_study(url).get_trials()) == N_TRIALS
+    assert len(_exported(tmp_path)) == 2 and "Holdout: " in out
+    runs = all_runs(tmp_path)
+    assert [r.info.run_id for r in runs if r.data.tags.get("mlengine.run_kind") == "study"] == [
+        parents[0].info.run_id
+    ]
+    assert len(runs) == len([*parents, *children])  # no new trial run
 
 
 def test_a_killed_workers_trial_fails_after_the_grace_period_and_the_count_holds(
     postgres_server: str, tmp_path: Path
 ) -> None:
     from optuna.trial import TrialState
+
+    from tests.helpers import all_runs
 
     url = fresh_database(postgres_server, "killed_worker")
     beats = ["search.heartbeat_interval=1", "search.grace_period=3"]
@@ -115,3 +131,8 @@ def test_a_killed_workers_trial_fails_after_the_grace_period_and_the_count_holds
     # Retried once, with what the dead trial had sampled (it died before sampling the rest).
     assert len(retries) == 1 and dead.params.items() <= retries[0].params.items()
     assert len(_exported(tmp_path)) == 1
+    # MLflow: one parent, and no run left RUNNING, the dead trial's included (the survivors
+    # end it when they fail its trial).
+    runs = all_runs(tmp_path)
+    assert len([r for r in runs if r.data.tags.get("mlengine.run_kind") == "study"]) == 1
+    assert not [r.info.run_name for r in runs if r.info.status == "RUNNING"]

@@ -4,6 +4,7 @@ journal, and a multirun's leaderboard (console, CSV, markdown, MLflow)."""
 from __future__ import annotations
 
 import csv
+import re
 import textwrap
 from pathlib import Path
 
@@ -107,7 +108,19 @@ def test_a_multirun_ends_with_a_ranked_leaderboard(workdir: Path) -> None:
         ranked = [r for r in rows if r["dataset"] == dataset]
         assert [r["rank"] for r in ranked] == ["1", "2"]
         assert float(ranked[0]["holdout"]) >= float(ranked[1]["holdout"])
+        # each job's holdout interval, and how it stands against the leader's
+        for row in ranked:
+            low, high = float(row["holdout_ci_low"]), float(row["holdout_ci_high"])
+            assert low <= float(row["holdout"]) <= high
+        leader, second = ranked
+        bounds = [
+            float(r[k]) for r in (leader, second) for k in ("holdout_ci_low", "holdout_ci_high")
+        ]
+        overlap = bounds[2] <= bounds[1] and bounds[0] <= bounds[3]
+        assert leader["vs_leader"] == "leader"
+        assert second["vs_leader"] == ("not distinguishable" if overlap else "behind")
     assert "rank  job  dataset" in result.stderr  # the console table
+    assert re.search(r"\[\d\.\d{4}, \d\.\d{4}\]", result.stderr)  # its interval column
 
     runs = all_runs(workdir)
     parents = [r for r in _parents(runs) if r.data.tags.get("mlengine.run_kind") == "study"]
