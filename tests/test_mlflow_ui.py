@@ -2,8 +2,9 @@
 
 A 2-model multirun through the CLI makes the store; `mlflow server` serves it; Chromium,
 driven by playwright-core (tests/ui/mlflow_ui.mjs, the selectors are listed there), opens
-the experiment's runs table, expands a parent run to its trial runs, opens the parent and
-finds its EDA and Optuna artifacts. Screenshots of each step land in the test's tmp_path.
+the experiment's runs table (each parent's training data named in its Dataset column),
+expands a parent run to its trial runs, opens the parent and finds its EDA and Optuna
+artifacts. Screenshots of each step land in the test's tmp_path.
 
 Needs Debian's `chromium` and `npm ci --prefix tests/ui` (as .ci/run does); skipped without.
 """
@@ -111,10 +112,16 @@ def test_mlflow_ui_shows_parents_trials_and_their_eda_and_optuna_artifacts(
         eda = {a.path for a in client.list_artifacts(parent.info.run_id, "eda")}
         optuna = {a.path for a in client.list_artifacts(parent.info.run_id, "optuna")}
         assert "eda/eda.md" in eda and "optuna/optimization_history.png" in optuna
+        (training,) = [
+            i.dataset
+            for i in client.get_run(parent.info.run_id).inputs.dataset_inputs
+            if {t.key: t.value for t in i.tags}.get("mlflow.data.context") == "training"
+        ]
         parents.append(
             {
                 "run_id": parent.info.run_id,
                 "name": parent.info.run_name,
+                "training": f"{training.name} ({training.digest})",  # its Dataset cell
                 "children": [{"run_id": c.info.run_id, "name": c.info.run_name} for c in children],
             }
         )
@@ -150,6 +157,8 @@ def test_mlflow_ui_shows_parents_trials_and_their_eda_and_optuna_artifacts(
     )
     found = json.loads(browser.stdout)
     assert [s["step"] for s in found["steps"]][-1] == "optuna/optimization_history.png opens"
+    # the Dataset column names what each parent trained on (issue 13's lineage, in the UI)
+    assert found["steps"][0]["datasets"] == [p["training"] for p in parents]
     for name in SHOTS:
         png = shots / name
         assert png.is_file(), f"{name} missing; {sorted(p.name for p in shots.iterdir())}"

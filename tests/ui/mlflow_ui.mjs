@@ -10,6 +10,7 @@
 //     "chromium": "/usr/bin/chromium",         // optional, this is the default
 //     "parents": [                             // the parent run expanded first, then the others
 //       {"run_id": "...", "name": "logistic_regression-breast_cancer",
+//        "training": "breast_cancer-training (<digest>)",  // its Dataset cell shows this
 //        "children": [{"run_id": "...", "name": "trial-000"}, ...]},
 //       ...
 //     ],
@@ -17,7 +18,8 @@
 //     "optuna_file": "optimization_history.png"  // opened under its optuna/ folder
 //   }
 //
-// Steps: the runs table lists every parent (children collapsed) -> expanding the first parent
+// Steps: the runs table lists every parent (children collapsed), each with its training
+// data's name and digest in the Dataset column -> expanding the first parent
 // shows its trial runs and only those -> its run page lists them as child runs -> its
 // Artifacts tab has eda/ and optuna/ -> eda/EDA_FILE and optuna/OPTUNA_FILE preview.
 // A screenshot after each step. Exit 0 and a JSON summary on stdout, or exit 1 with the step
@@ -26,6 +28,7 @@
 // The MLflow 3.17 selectors this relies on (fix them here after an MLflow upgrade):
 //   runs table (ag-grid)   [role="row"][row-id="<run id>"]  (one per pinned/centre container)
 //   run name cell          [role="gridcell"][col-id="attributes.`Run Name`"]
+//   dataset cell           [role="gridcell"][col-id="attributes.`Dataset`"] ("NAME (DIGEST)")
 //   nested-runs expander   the <button> in the parent's run name cell (+/- icon, no label)
 //   run page child runs    [data-testid="key-value-Child runs"] a
 //   run page tabs          getByRole("tab", {name: "Artifacts"})
@@ -59,6 +62,7 @@ page.on("pageerror", (e) => consoleErrors.push(`pageerror: ${String(e).slice(0, 
 
 const rowSel = (id) => `[role="row"][row-id="${id}"]`;
 const nameCellSel = (id) => `${rowSel(id)} [role="gridcell"][col-id="attributes.\`Run Name\`"]`;
+const datasetCellSel = (id) => `${rowSel(id)} [role="gridcell"][col-id="attributes.\`Dataset\`"]`;
 const treeNode = (name) =>
   page.locator(`[data-testid="artifact-tree-node"][artifact-name="${name}"]`);
 
@@ -119,13 +123,19 @@ async function closeAssistant() {
 const [parent, ...others] = spec.parents;
 const expId = spec.experiment_id;
 
-await step("runs list shows every parent run, children collapsed", async () => {
+await step("runs list shows every parent run and its dataset, children collapsed", async () => {
   await page.goto(`${spec.url}/#/experiments/${expId}/runs`);
+  const datasets = [];
   for (const p of spec.parents) {
     const cell = page.locator(nameCellSel(p.run_id));
     await cell.waitFor({ state: "visible" });
     const text = (await cell.innerText()).trim();
     if (!text.includes(p.name)) throw new Error(`row ${p.run_id} is named "${text}", not ${p.name}`);
+    const dataset = (await page.locator(datasetCellSel(p.run_id)).innerText()).trim();
+    if (!dataset.includes(p.training)) {
+      throw new Error(`row ${p.run_id}'s Dataset cell is "${dataset}", without ${p.training}`);
+    }
+    datasets.push(dataset.split("\n")[0]);
   }
   await closeAssistant();
   const rows = await visibleRows();
@@ -133,7 +143,7 @@ await step("runs list shows every parent run, children collapsed", async () => {
   const early = spec.parents.flatMap((p) => p.children).filter((c) => shown.has(c.run_id));
   if (early.length) throw new Error(`trial runs shown before expanding: ${JSON.stringify(early)}`);
   await shot("01-runs.png");
-  return { rows };
+  return { rows, datasets };
 });
 
 await step(`expanding ${parent.name} shows its trial runs`, async () => {
