@@ -40,11 +40,12 @@ def log_splits(
         frame = X.assign(**{str(y.name): y.to_numpy()})
         with warnings.catch_warnings():
             # MLflow's hints on resolving a plain source string and on integer columns in
-            # an inferred schema concern model signatures, not a dataset's record.
+            # an inferred schema concern model signatures, not a dataset's record; the
+            # schema is inferred when the dataset is logged.
             warnings.simplefilter("ignore", UserWarning)
             dataset = mlflow.data.from_pandas(
                 frame, source=source, targets=str(y.name), name=f"{name}-{context}", digest=digest
             )
-        mlflow.log_input(dataset, context=context)
+            mlflow.log_input(dataset, context=context)
         digests[context] = digest
     return digests

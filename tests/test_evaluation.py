@@ -146,3 +146,21 @@ def test_a_dataset_s_source_is_its_file_or_its_loader(tmp_path) -> None:
     assert source_of("wine", "built-in dataset 'wine'") == "sklearn.datasets.load_wine"
     data = tmp_path / "sales.csv"
     assert source_of("sales", str(data)) == str(data.resolve())
+
+
+def test_logging_the_splits_warns_nothing(tmp_path) -> None:
+    """An integer column made MLflow print its model-signature hint on every run."""
+    import warnings
+
+    import mlflow
+
+    from mlengine.lineage import log_splits
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    X = pd.DataFrame({"count": np.arange(20), "x": np.linspace(0, 1, 20)})
+    y = pd.Series(np.arange(20) % 2, name="y")
+    with mlflow.start_run(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        digests = log_splits("table", "in-memory DataFrame", {"training": (X, y)})
+    assert set(digests) == {"training"}
+    assert not [str(w.message)[:80] for w in caught]

@@ -93,3 +93,22 @@ def test_nearest_neighbours_convert_to_onnx_runtime_s_distance_kernel(task: str)
     assert converted.model is not None, converted.reason
     assert "CDist" in {node.op_type for node in converted.model.graph.node}
     assert converted.max_abs_diff < 1e-4  # parity with sklearn on the sample
+
+
+def test_a_plain_sklearn_pipeline_converts_at_the_opset_skl2onnx_picks() -> None:
+    """A scaler and a linear model (as handed to `+task=optimize`) get opset 11 from
+    skl2onnx; the label nodes mlengine adds must exist at that opset."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from mlengine.onnx import convert_pipeline
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+    y = np.where(X["a"] > 0, "yes", "no")
+    scale = ColumnTransformer([("scale", StandardScaler(), ["a", "b", "c"])])
+    pipeline = Pipeline([("prepare", scale), ("model", LogisticRegression())]).fit(X, y)
+    converted = convert_pipeline(pipeline, X.head(50), "classification")
+    assert converted.model is not None, converted.reason
+    assert converted.label_agreement == 1.0

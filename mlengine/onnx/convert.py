@@ -180,7 +180,10 @@ def _labels_from_probabilities(model: onnx.ModelProto, classes: np.ndarray) -> N
         [
             helper.make_node("ReduceMax", [p], ["mlengine_pmax"], axes=[1], keepdims=1),
             helper.make_node("Sub", ["mlengine_pmax", "mlengine_tie_tol"], ["mlengine_pfloor"]),
-            helper.make_node("GreaterOrEqual", [p, "mlengine_pfloor"], ["mlengine_top"]),
+            # p >= floor, as Not(p < floor): GreaterOrEqual needs opset 12, and skl2onnx
+            # gives a plain pipeline (a scaler and a linear model) opset 11
+            helper.make_node("Less", [p, "mlengine_pfloor"], ["mlengine_below"]),
+            helper.make_node("Not", ["mlengine_below"], ["mlengine_top"]),
             helper.make_node("Cast", ["mlengine_top"], ["mlengine_top_f"], to=TensorProto.FLOAT),
             helper.make_node(
                 "ArgMax", ["mlengine_top_f"], ["mlengine_label_index"], axis=1, keepdims=0
