@@ -131,8 +131,9 @@ def test_a_killed_workers_trial_fails_after_the_grace_period_and_the_count_holds
     # Retried once, with what the dead trial had sampled (it died before sampling the rest).
     assert len(retries) == 1 and dead.params.items() <= retries[0].params.items()
     assert len(_exported(tmp_path)) == 1
-    # MLflow: one parent, and no run left RUNNING, the dead trial's included (the survivors
-    # end it when they fail its trial).
+    # MLflow: one parent, and no run left RUNNING: a trial's nested run is written when the
+    # trial ends (the dead one left none), and the parent the victim reopened is ended by
+    # the workers that outlive it.
     runs = all_runs(tmp_path)
     assert len([r for r in runs if r.data.tags.get("mlengine.run_kind") == "study"]) == 1
     assert not [r.info.run_name for r in runs if r.info.status == "RUNNING"]

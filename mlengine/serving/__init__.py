@@ -1,5 +1,5 @@
 """What a served ONNX model carries: the table schema, the cell parsing the pipeline's
-cleaners share, the ONNX feed and the MLflow pyfunc wrapper.
+cleaners share, the ONNX feed and the MLflow loader that serves it.
 
 The modules import each other relatively and need numpy, pandas, pyarrow and onnxruntime
 only (mlflow too, where MLflow loads the model). `mlengine.onnx_pyfunc` copies this folder

@@ -8,8 +8,8 @@ an `MlflowException`, which the scoring server answers 400 without a stack trace
 
 MLflow calls `_load_pyfunc` with the model's data folder (the graph, schema.json, and
 serving.json: the task and the classes). A loader module, not a `PythonModel`: MLflow's
-PythonModel wrapper inspects `predict`'s signature and type hints on every call, ~60 us of
-a ~0.2 ms single-row request.
+PythonModel wrapper inspects `predict`'s signature and type hints on every call, ~45 us of
+a ~0.26 ms single-row request.
 """
 
 from __future__ import annotations
