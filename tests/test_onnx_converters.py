@@ -112,3 +112,27 @@ def test_a_plain_sklearn_pipeline_converts_at_the_opset_skl2onnx_picks() -> None
     converted = convert_pipeline(pipeline, X.head(50), "classification")
     assert converted.model is not None, converted.reason
     assert converted.label_agreement == 1.0
+
+
+def test_a_calibrated_svm_converts_without_sklearn_s_deprecation_notice() -> None:
+    """skl2onnx reads SVC.probA_, deprecated in sklearn 1.9: the user saw two FutureWarnings
+    on every SVM run's export."""
+    import warnings
+
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    from mlengine.onnx import convert_pipeline
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+    y = np.where(X["a"] + X["b"] > 0, "yes", "no")
+    svm = CalibratedClassifierCV(SVC(), ensemble=False, cv=3)
+    pipeline = Pipeline([("scale", StandardScaler()), ("model", svm)]).fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        converted = convert_pipeline(pipeline, X.head(50), "classification")
+    assert converted.model is not None, converted.reason
+    assert not [str(w.message)[:80] for w in caught if issubclass(w.category, FutureWarning)]

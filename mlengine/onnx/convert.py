@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -116,14 +117,19 @@ def to_onnx(
     ]
     estimator = pipeline[-1] if hasattr(pipeline, "steps") else pipeline
     options = {id(estimator): estimator_options(estimator, task)}
-    model = convert_sklearn(
-        pipeline,
-        initial_types=initial_types,
-        target_opset=TARGET_OPSET,
-        options=options,
-        custom_conversion_functions=sklearn_converters.CONVERTERS,
-        custom_shape_calculators=sklearn_converters.SHAPE_CALCULATORS,
-    )
+    with warnings.catch_warnings():
+        # skl2onnx's SVC converter reads probA_/probB_, which sklearn 1.9 deprecates along
+        # with SVC(probability=True); mlengine calibrates SVC instead, so the notice (two
+        # lines on every SVM run) concerns nothing the user did.
+        warnings.filterwarnings("ignore", "Attribute `prob[AB]_`", FutureWarning)
+        model = convert_sklearn(
+            pipeline,
+            initial_types=initial_types,
+            target_opset=TARGET_OPSET,
+            options=options,
+            custom_conversion_functions=sklearn_converters.CONVERTERS,
+            custom_shape_calculators=sklearn_converters.SHAPE_CALCULATORS,
+        )
     if task == "classification":
         _labels_from_probabilities(model, np.asarray(estimator.classes_))
     # skl2onnx sanitises input names ("mean radius" -> "mean_radius"); inputs keep the
