@@ -24,6 +24,13 @@ class MlengineError(CompactHydraException):
     """A problem the user can fix: printed as one line, no traceback, non-zero exit."""
 
 
+def first_line(error: BaseException) -> str:
+    """An error's first line (at most 300 characters), or its type's name when it says
+    nothing: what a one-line report of a failure shows."""
+    lines = str(error).strip().splitlines()
+    return lines[0][:300] if lines else type(error).__name__
+
+
 class ConfigError(MlengineError):
     def __init__(self, key: str, problem: str) -> None:
         super().__init__(f"Invalid config '{key}': {problem}")
@@ -57,7 +64,10 @@ class DatasetConfig:
     column_types: dict[str, str] = field(default_factory=dict)  # column -> kind, overrides
     delimiter: str | None = None  # CSV field separator; null: detected from the first lines
     encoding: str | None = None  # CSV text encoding; null: UTF-8/UTF-16 by BOM, else cp1252
-    na_values: list[str] = field(default_factory=list)  # more missing markers ("?", "NA" built in)
+    # Missing markers beyond "", "NA", "?", "null"...: null guesses ("none", "-" are missing
+    # where the rest of a column reads as numbers or dates); a list (even []) is exactly
+    # the markers, in every column.
+    na_values: list[str] | None = None
     read_options: dict[str, Any] = field(default_factory=dict)  # pandas read_csv/read_parquet args
 
     def __post_init__(self) -> None:

@@ -7,8 +7,12 @@ C parser as the fallback for files Arrow refuses; Parquet through pandas/Arrow.
 
 Typing policy: each column gets one kind (numeric, boolean, categorical, datetime, text, id),
 decided on its values; `dataset.column_types.COLUMN=KIND` overrides it.
-- Text cells are trimmed; "", "?", "NA", "n/a", "null", "-" and the other markers in
-  `mlengine.serving.coerce.MISSING_MARKERS` are missing values.
+- Text cells are trimmed; "", "?", "NA", "n/a", "null" and the other markers in
+  `mlengine.serving.coerce.MISSING_MARKERS` are missing values. The words in
+  `coerce.WORD_MARKERS` ("none", "-", "missing", ...) are missing in a column whose other
+  values read as numbers, dates or yes/no, and levels in a text column; the schema records
+  per column which were read as missing and how many cells. `dataset.na_values` (a list,
+  even []) replaces that guess: exactly its markers are missing, in every column.
 - numeric: numbers, and text where at least 95% of the present values read as numbers
   ("1,234", "12%", "$5", "1e3"); the rest become missing. Stored as float64 (so a missing
   value fits anywhere, in training and in serving); inf becomes missing in the pipeline.
@@ -50,7 +54,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlengine.config import DatasetConfig, MlengineError, no_frame_error
+from mlengine.config import DatasetConfig, MlengineError, first_line, no_frame_error
 from mlengine.serving import coerce
 from mlengine.serving.schema import TableSchema, build_schema
 
@@ -110,6 +114,7 @@ class _Typed:
     kind: str
     formats: list[str] = field(default_factory=list)
     note: str = ""
+    markers: dict[str, int] = field(default_factory=dict)  # word marker -> cells read missing
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,19 +125,20 @@ def load_dataset(cfg: DatasetConfig, frame: pd.DataFrame | None = None) -> Datas
     if frame is None and cfg.source == "dataframe":
         raise no_frame_error()
     builtin = frame is None and cfg.source == "builtin"
+    na_values = list(cfg.na_values or ())
     if builtin:
         table, source = _load_builtin(cfg.name), f"built-in dataset '{cfg.name}'"
         target = cfg.target or "target"
     else:
         if frame is not None:
-            table, source = _own_frame(frame, cfg.na_values), "the DataFrame"
+            table, source = _own_frame(frame, na_values), "the DataFrame"
         else:
             table = read_table(
                 Path(cfg.path),
                 cfg.read_options,
                 delimiter=cfg.delimiter,
                 encoding=cfg.encoding,
-                na_values=cfg.na_values,
+                na_values=na_values,
             )
             source = str(cfg.path)
         target = str(cfg.target)
@@ -148,7 +154,8 @@ def load_dataset(cfg: DatasetConfig, frame: pd.DataFrame | None = None) -> Datas
     task = cfg.task if cfg.task != "auto" else infer_task(y)
     y = _finish_target(y, task, source)
     overrides = dict(cfg.column_types)
-    X, typed = _type_table(table, keep, overrides, source, numeric_only=builtin)
+    guess = cfg.na_values is None
+    X, typed = _type_table(table, keep, overrides, source, numeric_only=builtin, guess=guess)
     ds = Dataset(
         cfg.name,
         X,
@@ -159,7 +166,7 @@ def load_dataset(cfg: DatasetConfig, frame: pd.DataFrame | None = None) -> Datas
         source=source,
         date_formats={c: t.formats for c, t in typed.items() if t.formats},
     )
-    ds.drop_columns = _unusable_columns(X, ds.column_types)
+    ds.drop_columns = _unusable_columns(X, ds.column_types, typed)
     if cfg.split_by:
         ds.drop_columns[cfg.split_by] = "dataset.split_by group column"
         ds.groups = _groups(X[cfg.split_by])
@@ -195,7 +202,8 @@ def _schema(
         roles=roles,
         parsing={c: t.note for c, t in typed.items() if t.note},
         date_formats=ds.date_formats,
-        missing_markers=[*coerce.MISSING_MARKERS, *cfg.na_values],
+        missing_markers=[*coerce.MISSING_MARKERS, *(cfg.na_values or ())],
+        markers_read={c: t.markers for c, t in typed.items() if t.markers},
     )
 
 
@@ -295,14 +303,10 @@ def read_table(
     except DataError:
         raise
     except (ValueError, OSError, UnicodeError, LookupError, pd.errors.ParserError) as error:
-        raise DataError(f"Cannot read dataset file {path}: {_first_line(error)}") from None
+        raise DataError(f"Cannot read dataset file {path}: {first_line(error)}") from None
     table.columns = [str(c) for c in table.columns]
     _check_shape(table, str(path))
     return table
-
-
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _head_bytes(path: Path, size: int = 1 << 20) -> bytes:
@@ -311,7 +315,7 @@ def _head_bytes(path: Path, size: int = 1 << 20) -> bytes:
         with opener(path, "rb") if opener else path.open("rb") as handle:
             return handle.read(size)
     except OSError as error:
-        raise DataError(f"Cannot read dataset file {path}: {_first_line(error)}") from None
+        raise DataError(f"Cannot read dataset file {path}: {first_line(error)}") from None
 
 
 def _read_csv(
@@ -342,7 +346,7 @@ def _read_csv(
         raise
     except Exception as error:  # noqa: BLE001 - Arrow refuses what pandas may still read
         log.info(
-            "Arrow's CSV reader refused %s (%s); reading it with pandas", path, _first_line(error)
+            "Arrow's CSV reader refused %s (%s); reading it with pandas", path, first_line(error)
         )
     return pd.read_csv(
         path,
@@ -624,6 +628,7 @@ def _type_table(
     overrides: dict[str, str],
     source: str,
     numeric_only: bool = False,
+    guess: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, _Typed]]:
     """Type and convert column by column, releasing each raw column as it goes.
 
@@ -636,7 +641,9 @@ def _type_table(
         raw = table.pop(column)
         if keep is not None:
             raw = raw[keep]
-        info = _type_column(raw.reset_index(drop=True), column, overrides.get(column), numeric_only)
+        info = _type_column(
+            raw.reset_index(drop=True), column, overrides.get(column), numeric_only, guess
+        )
         values[column] = info.values
         info.values = None
         typed[column] = info
@@ -652,7 +659,11 @@ def _frame(columns: dict[str, Any], n_rows: int) -> pd.DataFrame:
 
 
 def _type_column(
-    s: pd.Series, name: str, override: str | None = None, numeric_only: bool = False
+    s: pd.Series,
+    name: str,
+    override: str | None = None,
+    numeric_only: bool = False,
+    guess: bool = True,
 ) -> _Typed:
     if override:
         return _convert_as(s, override)
@@ -683,7 +694,7 @@ def _type_column(
         if kind in ("datetime", "datetime64", "date"):
             dates = pd.to_datetime(s, errors="coerce", utc=True)
             return _Typed(coerce.naive_datetimes(dates), "datetime")
-    return _type_strings(s, name)
+    return _type_strings(s, name, guess)
 
 
 def _type_numbers(values: np.ndarray, name: str, is_int: bool, note: str = "") -> _Typed:
@@ -728,15 +739,32 @@ def _id_like_name(name: str) -> bool:
     return bool(set(re.split(r"[^a-z0-9]+", words)) & _ID_TOKENS)
 
 
-def _type_strings(s: pd.Series, name: str) -> _Typed:
-    """Text -> numeric, boolean, datetime, id, text or categorical (see the module doc)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+def _type_strings(s: pd.Series, name: str, guess: bool = True) -> _Typed:
+    """Text -> numeric, boolean, datetime, id, text or categorical (see the module doc).
 
+    With `guess`, the word markers ("none", "-", ...) are left out while deciding whether
+    the values read as numbers, yes/no or dates; if they do, those words were missing values
+    (counted in `markers`); if not, they are levels like any other word.
+    """
     strings = coerce.clean_strings(coerce.arrow_strings(s))
+    if len(strings) == strings.null_count:
+        return _Typed(strings.to_pandas(), "categorical")
+    without_words = coerce.clean_strings(strings, coerce.WORD_MARKERS) if guess else strings
+    typed = _parsed_values(without_words, name)
+    if typed is None:
+        return _text_kind(strings)
+    if without_words.null_count > strings.null_count:
+        typed.markers = _word_counts(strings)
+        read = ", ".join(f"{n} '{word}'" for word, n in typed.markers.items())
+        typed.note = "; ".join(filter(None, [typed.note, f"read as missing: {read}"]))
+    return typed
+
+
+def _parsed_values(strings: Any, name: str) -> _Typed | None:
+    """The values as numbers, yes/no or dates when (nearly) all present ones read so."""
     n_present = len(strings) - strings.null_count
     if n_present == 0:
-        return _Typed(strings.to_pandas(), "categorical")
+        return None
     sample = coerce.sample_present(strings)
     _, failed = coerce.parse_numbers(sample)
     if failed <= (1 - coerce.PARSE_SHARE) * len(sample):
@@ -760,6 +788,27 @@ def _type_strings(s: pd.Series, name: str) -> _Typed:
                     f"; {n_bad} unparsable dates read as missing" if n_bad else ""
                 )
                 return _Typed(dates, "datetime", formats=formats, note=note)
+    return None
+
+
+def _word_counts(strings: Any) -> dict[str, int]:
+    """How many cells hold each word marker (any case), most frequent first."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lowered = pc.utf8_lower(strings)
+    hits = pc.filter(lowered, pc.is_in(lowered, value_set=pa.array(coerce.WORD_MARKERS)))
+    counts = {row["values"]: row["counts"] for row in pc.value_counts(hits).to_pylist()}
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def _text_kind(strings: Any) -> _Typed:
+    """Words: an id (a distinct short token per row), free text, or categorical."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n_present = len(strings) - strings.null_count
+    words = coerce.sample_present(strings).to_pylist()
     n_unique = pc.count_distinct(strings).as_py()
     share = n_unique / n_present
     n_words = float(np.mean([len(w.split()) for w in words]))
@@ -801,7 +850,9 @@ def _convert_as(s: pd.Series, kind: str) -> _Typed:
     return _Typed(coerce.clean_strings(coerce.arrow_strings(s)).to_pandas(), kind)
 
 
-def _unusable_columns(X: pd.DataFrame, kinds: dict[str, str]) -> dict[str, str]:
+def _unusable_columns(
+    X: pd.DataFrame, kinds: dict[str, str], typed: dict[str, _Typed]
+) -> dict[str, str]:
     """ID-like, empty and single-valued columns: reported, never features.
 
     A column with one value and some missing ones is kept: whether it is missing is
@@ -814,7 +865,9 @@ def _unusable_columns(X: pd.DataFrame, kinds: dict[str, str]) -> dict[str, str]:
         if kinds[column] == "id":
             reasons[column] = "ID-like"
         elif n_missing == len(values):
-            reasons[column] = "all values missing"
+            markers = typed[column].markers
+            read = f" ({', '.join(f'{n} {w!r}' for w, n in markers.items())} read as missing)"
+            reasons[column] = "all values missing" + (read if markers else "")
         elif n_missing == 0 and bool((values == values.iloc[0]).all()):
             reasons[column] = "constant"
     return reasons

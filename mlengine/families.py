@@ -21,6 +21,7 @@ class FamilyProfile:
     profile: str
     prior: float = 1.0
     max_categories: int | None = None  # levels its native categorical support handles
+    fitted: str = ""  # the estimator it fits for the task (Ridge for logistic_regression)
 
 
 def advice_families(conf_dir: Path, task: str) -> list[FamilyProfile]:
@@ -41,6 +42,7 @@ def advice_families(conf_dir: Path, task: str) -> list[FamilyProfile]:
                 advice.profile,
                 float(advice.get("prior", 1.0)),
                 advice.get("max_categories"),
+                str(family[role].get("_target_", "")).rsplit(".", 1)[-1],
             )
         )
     return out

@@ -10,7 +10,7 @@ import pytest
 
 from mlengine.config import ConfigError, EdaConfig
 from mlengine.eda import CHECKS, REGISTRY, EdaContext, EdaSettings, Finding, check, run_eda
-from mlengine.eda.registry import REPORT_ORDER, STAGES
+from mlengine.eda.registry import CHECK_FAILED, REPORT_ORDER, STAGES
 
 FAST = EdaSettings(run_baselines=False, plots=False)
 
@@ -80,8 +80,37 @@ def test_a_check_reporting_under_another_name_is_refused() -> None:
         def check_impostor(ctx: EdaContext) -> list[Finding]:
             return [Finding("leakage", "error", [], "not my name")]
 
-        with pytest.raises(RuntimeError, match="'impostor' reported findings as \\['leakage'\\]"):
-            run_eda(X, y, "classification", FAST)
+        report = run_eda(X, y, "classification", FAST)
+    (failed,) = [f for f in report.findings if f.check == CHECK_FAILED]
+    assert failed.evidence["check"] == "impostor"
+    assert "reported findings as ['leakage']" in failed.message
+    assert not [f for f in report.findings if f.message == "not my name"]
+
+
+def test_a_check_that_raises_is_reported_and_the_others_run() -> None:
+    X, y = _table()
+    with REGISTRY.scoped():
+
+        @check("fragile", stage="checks")
+        def check_fragile(ctx: EdaContext) -> list[Finding]:
+            raise ValueError("Input groups contains NaN.\nsecond line")
+
+        report = run_eda(X, y, "classification", FAST)
+    (failed,) = [f for f in report.findings if f.check == CHECK_FAILED]
+    assert failed.evidence == {
+        "check": "fragile",
+        "error": "ValueError: Input groups contains NaN.",
+    }
+    assert "`fragile` failed" in failed.message and "\n" not in failed.message
+    assert "constant" in {f.check for f in report.findings}  # the checks after it ran
+    assert "const" in report.columns_to_drop()
+    # shown wherever findings are, and never what eda.fail_on=[warn] stops on
+    assert "`fragile` failed" in report.to_markdown()
+    assert any(f["check"] == CHECK_FAILED for f in report.to_dict()["findings"])
+    assert "check failed, skipped: fragile (ValueError: Input" in report.console_summary(False)
+    assert not report.failures(["warn"]) or all(
+        f.check != CHECK_FAILED for f in report.failures(["warn"])
+    )
 
 
 def test_registration_checks_the_signature_the_stage_and_the_name() -> None:

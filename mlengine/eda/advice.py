@@ -73,9 +73,7 @@ def check_model_advice(ctx: EdaContext) -> list[Finding]:
             "model_advice",
             "info",
             [],
-            "Recommended families: "
-            + ", ".join(a.family for a in top)
-            + f" ({top[0].reasons[0]}).",
+            "Recommended families: " + ", ".join(a.label for a in top) + f" ({top[0].reasons[0]}).",
             {
                 "ranking": [a.family for a in advice.ranking],
                 "baselines": {b.name: b.mean for b in advice.baselines},
@@ -192,8 +190,9 @@ def _rank_families(pb: dict[str, Any], families: Sequence[FamilyProfile]) -> lis
         for f in score:
             reasons[f].append(f"no baseline beats the dummy (lift {lift:+.3f}): fix data first")
     ranked = sorted(score, key=lambda f: -score[f])
+    fitted = {f.name: f.fitted for f in families}
     return [
-        FamilyAdvice(f, i, round(score[f], 2), reasons[f] or ["default prior"])
+        FamilyAdvice(f, i, round(score[f], 2), reasons[f] or ["default prior"], fitted[f])
         for i, f in enumerate(ranked, start=1)
     ]
 

@@ -89,9 +89,12 @@ def check_missing_values(ctx: EdaContext) -> list[Finding]:
 
 @check("constant", stage="checks")
 def check_constant(ctx: EdaContext) -> list[Finding]:
-    """Columns with a single value (or none); the expensive checks skip them."""
+    """Columns with no value, or a single value and no missing one (whether a value is
+    missing is information, as the loader keeps it); the expensive checks skip them."""
     profiles = ctx.profiles
-    constant = ctx.constant = [c for c, p in profiles.items() if p.n_unique <= 1]
+    constant = ctx.constant = [
+        c for c, p in profiles.items() if p.n_unique == 0 or (p.n_unique == 1 and not p.n_missing)
+    ]
     if not constant:
         return []
     return [
@@ -99,7 +102,8 @@ def check_constant(ctx: EdaContext) -> list[Finding]:
             "constant",
             "warn",
             constant,
-            f"{len(constant)} column(s) hold a single value (or none): no information; dropped.",
+            f"{len(constant)} column(s) hold a single value (or none) on every row: no "
+            f"information; dropped.",
             {c: profiles[c].n_unique for c in constant},
         )
     ]

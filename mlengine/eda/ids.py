@@ -4,8 +4,10 @@ for plain integers by what grouping by them does to a model's CV score."""
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,8 +25,18 @@ if TYPE_CHECKING:
     from mlengine.eda.registry import EdaContext
     from mlengine.eda.target import _Target
 
-_ENTITY_MAX_ROWS = 10  # a plain integer repeated on more rows each reads as a quantity
-_ENTITY_MIN_GAP = 0.03  # row-wise minus grouped CV score that makes such an integer an entity
+# Repeated entities (see docs/eda.md): many groups of few rows each. A column qualifies
+# when it has at least max(_MIN_ENTITIES, sqrt(rows)) distinct values, at most
+# _ENTITY_MAX_ROWS rows per value on average, and most rows share their value; a low-
+# cardinality category (a grade, a region) fails the square-root line, however informative.
+_MIN_ENTITIES = 10
+_ENTITY_MAX_ROWS = 50
+_ENTITY_MIN_REPEATED = 0.5  # share of rows whose value occurs on other rows too
+# Without an identifier's name or shape, rows must show it: grouping by the column lowers
+# the tree baseline's CV score by this much, or its out-of-fold residuals correlate within
+# the groups (intra-class correlation) at least this much.
+_ENTITY_MIN_GAP = 0.03
+_ENTITY_MIN_ICC = 0.1
 _ID_TOKENS = {"id", "ids", "uuid", "guid", "uid", "pk", "key", "identifier"}
 _ENTITY_WORDS = {
     "patient",
@@ -41,7 +53,16 @@ _ENTITY_WORDS = {
     "person",
     "visitor",
     "driver",
+    "case",
+    "individual",
+    "respondent",
+    "participant",
+    "firm",
+    "student",
 }
+# an id word written into one token: caseid, personid, pid, hhid, idcode, idnum
+_ID_PREFIXES = {"p", "h", "hh", "c", "s", "i", "f", "obs", "rec"}
+_ID_SUFFIXES = {"code", "no", "nr", "num", "number"}
 
 
 def _name_tokens(name: str) -> list[str]:
@@ -52,11 +73,18 @@ def _name_tokens(name: str) -> list[str]:
 def _id_hint(name: str) -> bool:
     tokens = _name_tokens(name)
     return bool(tokens) and (
-        any(t in _ID_TOKENS for t in tokens)
+        any(t in _ID_TOKENS or _joined_id(t) for t in tokens)
         or tokens[-1] in _ENTITY_WORDS
         or name.endswith("ID")
         or name.endswith("Id")
     )
+
+
+def _joined_id(token: str) -> bool:
+    """An id word written into one token: caseid, personid, pid, hhid, idcode, idnum."""
+    if token.endswith("id") and (token[:-2] in _ENTITY_WORDS or token[:-2] in _ID_PREFIXES):
+        return True
+    return token.startswith("id") and token[2:] in _ID_SUFFIXES
 
 
 def _code_like(s: pd.Series) -> bool:
@@ -75,7 +103,7 @@ def check_id_like(ctx: EdaContext) -> list[Finding]:
     entity: list[str] = []
     entity_drop: list[str] = []
     entity_ev: dict[str, Any] = {}
-    candidates: list[str] = []
+    candidates: list[str] = []  # plain columns of entity-like structure, not yet shown
     for c, p in profiles.items():
         k, f = kinds[c], facts[c]
         n_valid = len(X) - p.n_missing
@@ -115,37 +143,28 @@ def check_id_like(ctx: EdaContext) -> list[Finding]:
             id_like.append(c)
             id_ev[c] = reason
             continue
-        # repeated-entity ids: many distinct values, most rows share theirs with others
-        repeated_share = f.repeated_rows / n_valid if n_valid else 0.0
-        mean_rows = n_valid / p.n_unique
-        structural = (
-            p.n_unique >= 20 and mean_rows >= 2 and repeated_share >= 0.9 and p.unique_share <= 0.5
-        )
-        looks = (
-            hint
-            or k == "id"
-            or shape is not None
-            or (not numeric and p.n_unique >= max(100, 0.05 * n_valid) and _code_like(X[c]))
-        )
-        if structural and not looks and numeric and mean_rows <= _ENTITY_MAX_ROWS:
-            candidates.append(c)  # a plain integer: an entity only if grouping shows it
-            entity_ev[c] = {
-                "n_entities": p.n_unique,
-                "mean_rows_per_entity": _r(mean_rows),
-                "repeated_row_share": _r(repeated_share),
-                "name_hint": False,
-            }
-        if structural and looks:
-            entity.append(c)
-            entity_ev[c] = {
-                "n_entities": p.n_unique,
-                "mean_rows_per_entity": _r(mean_rows),
-                "repeated_row_share": _r(repeated_share),
-                "name_hint": hint,
-                "id_shape": shape,
-            }
+        # repeated entities: many groups of few rows each (see the constants above)
+        if not _many_small_groups(p.n_unique, n_valid, f.repeated_rows):
+            continue
+        if numeric and not f.integral and k != "id":
+            continue
+        code_like = not numeric and p.n_unique >= 100 and _code_like(X[c])
+        contiguous = _contiguous(X[c])
+        ev = {
+            "n_entities": p.n_unique,
+            "mean_rows_per_entity": _r(n_valid / p.n_unique),
+            "repeated_row_share": _r(f.repeated_rows / n_valid),
+            "name_hint": hint,
+            "id_shape": shape,
+            "rows_in_blocks": contiguous,
+        }
+        entity_ev[c] = ev
+        if hint or k == "id" or shape is not None or code_like:
+            entity.append(c)  # an identifier by name or shape: an entity by what it is
             if hint or k == "id" or shape:
                 entity_drop.append(c)
+        else:
+            candidates.append(c)  # an entity only if the rows show it (repeated_entity)
     ctx.id_like, ctx.entities, ctx.entity_drop = id_like, entity, entity_drop
     ctx.entity_candidates, ctx.entity_evidence = candidates, entity_ev
     if not id_like:
@@ -192,36 +211,64 @@ def check_high_cardinality(ctx: EdaContext) -> list[Finding]:
     ]
 
 
+def _many_small_groups(n_groups: int, n_valid: int, repeated_rows: int) -> bool:
+    """The structure of a repeated entity: groups that grow in number with the rows."""
+    if n_valid == 0 or n_groups < max(_MIN_ENTITIES, math.sqrt(n_valid)):
+        return False
+    return (
+        n_valid / n_groups <= _ENTITY_MAX_ROWS
+        and repeated_rows / n_valid >= _ENTITY_MIN_REPEATED
+        and n_groups <= 0.5 * n_valid
+    )
+
+
+def _contiguous(values: pd.Series) -> bool:
+    """Rows come in one block per value (a panel stored entity by entity)."""
+    codes = pd.factorize(values, use_na_sentinel=True)[0]
+    codes = codes[codes >= 0]
+    if len(codes) < 2:
+        return False
+    runs = 1 + int(np.count_nonzero(codes[1:] != codes[:-1]))
+    return runs <= 1.1 * (int(codes.max()) + 1)
+
+
 @check("repeated_entity", stage="baselines")
 def check_repeated_entity(ctx: EdaContext) -> list[Finding]:
     """Repeated-entity warnings, with what a row-wise split costs: the share of holdout
-    rows whose entity is also in training, and the tree baseline's CV score with row-wise
-    and with grouped folds. Plain-integer candidates are reported only when grouping lowers
-    the score; those confirmed join `features.select=eda`'s drops."""
+    rows whose entity is also in training, the tree baseline's CV score with row-wise and
+    with grouped folds, and how much its out-of-fold residuals agree within an entity.
+    A plain column is reported only when grouping lowers the score or the residuals
+    agree; those confirmed join `features.select=eda`'s drops."""
     X, settings, seed = ctx.X, ctx.settings, ctx.seed
     enc, cols, tgt = ctx.sample.columns, ctx.model_columns, ctx.sample.target
     columns, evidence, confirm = ctx.entities, ctx.entity_evidence, ctx.entity_candidates
+    fits = (
+        _EntityFits.build(enc, cols, tgt, settings, seed)
+        if settings.run_baselines and columns + confirm
+        else None
+    )
     out = []
     for c in columns + confirm:
         ev = dict(evidence[c])
-        ev["holdout_overlap"] = _r(split_overlap(pd.factorize(X[c])[0], 0.2, seed))
-        scores = (
-            _grouped_scores(enc, cols, tgt, settings, seed, c)
-            if settings.run_baselines and c in enc
-            else None
+        ev["holdout_overlap"] = _r(split_overlap(_group_codes(X[c]), 0.2, seed))
+        if fits is not None and c in enc:
+            ev.update(fits.evidence(enc[c]))
+        gap = ev["cv_row_wise"] - ev["cv_grouped"] if "cv_grouped" in ev else None
+        icc = ev.get("residual_icc")
+        shown = (gap is not None and gap >= _ENTITY_MIN_GAP) or (
+            icc is not None and icc >= _ENTITY_MIN_ICC
         )
-        if scores:
-            ev["cv_metric"], ev["cv_row_wise"], ev["cv_grouped"] = scores
-        gap = ev["cv_row_wise"] - ev["cv_grouped"] if scores else None
-        if c in confirm and (gap is None or gap < _ENTITY_MIN_GAP):
+        if c in confirm and not shown:
             continue
         fix = f"dataset.split_by={_hydra_value(c)}"
         cost = (
             f"; the tree baseline scores {ev['cv_row_wise']:.3f} {ev['cv_metric']} with "
             f"row-wise folds but {ev['cv_grouped']:.3f} with folds grouped by `{c}`"
-            if scores
+            if gap is not None
             else ""
         )
+        if icc is not None:
+            cost += f"; its residuals correlate within an entity (ICC {icc:.2f})"
         out.append(
             Finding(
                 "repeated_entity",
@@ -240,37 +287,117 @@ def check_repeated_entity(ctx: EdaContext) -> list[Finding]:
     return out
 
 
-def _grouped_scores(
-    enc: dict[str, _SampleColumn],
-    cols: list[str],
-    tgt: _Target,
-    settings: EdaSettings,
-    seed: int,
-    group: str,
-) -> tuple[str, float, float] | None:
-    """(metric, row-wise CV, CV grouped by `group`) of the tree baseline on the sample."""
-    from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold, cross_val_score
-    from threadpoolctl import threadpool_limits
+def _group_codes(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Group codes; a row without a value is a group of its own (never NaN: grouped
+    splitters refuse it)."""
+    codes = pd.factorize(np.asarray(values), use_na_sentinel=True)[0].astype(np.int64)
+    missing = codes < 0
+    codes[missing] = codes.max(initial=-1) + 1 + np.arange(int(missing.sum()))
+    return codes
 
-    if not cols or not tgt.ok_for_models():
+
+@dataclass(frozen=True)
+class _EntityFits:
+    """The tree baseline's out-of-fold residuals and row-wise CV score on the sample, fitted
+    once for all entity columns; each column then costs one grouped CV."""
+
+    idx: np.ndarray  # the sample rows fitted
+    Z: np.ndarray
+    y: np.ndarray
+    model: Any
+    metric: str
+    residual: np.ndarray  # out of fold, one per row of idx
+    row_score: float  # the row-wise CV score
+
+    @classmethod
+    def build(
+        cls,
+        enc: dict[str, _SampleColumn],
+        cols: list[str],
+        tgt: _Target,
+        settings: EdaSettings,
+        seed: int,
+    ) -> _EntityFits | None:
+        from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+        from threadpoolctl import threadpool_limits
+
+        if not cols or not tgt.ok_for_models():
+            return None
+        rng = np.random.default_rng(seed)
+        n = len(tgt.codes) if tgt.codes is not None else len(tgt.values)  # type: ignore[arg-type]
+        idx = _stratified_sample(tgt.strata, n, settings.baseline_rows, rng)
+        Z, is_cat = _design_matrix(enc, cols, idx)
+        model, metric, y = _tree_model(tgt.take(idx), is_cat, seed)
+        classify = tgt.task == "classification"
+        folds: Any = (StratifiedKFold if classify else KFold)(3, shuffle=True, random_state=seed)
+        with warnings.catch_warnings(), threadpool_limits(1):
+            warnings.simplefilter("ignore")
+            if classify:
+                proba = cross_val_predict(model, Z, y, cv=folds, method="predict_proba")
+                residual = 1.0 - proba[np.arange(len(y)), y]
+                row_score = _score(metric, y, proba)
+            else:
+                pred = cross_val_predict(model, Z, y, cv=folds)
+                residual = y - pred
+                row_score = _score(metric, y, pred)
+        return cls(idx, Z, y, model, metric, residual, row_score)
+
+    def evidence(self, column: _SampleColumn) -> dict[str, Any]:
+        """The CV scores row-wise and grouped by `column`, and the residuals' ICC."""
+        from sklearn.model_selection import GroupKFold, cross_val_score
+        from threadpoolctl import threadpool_limits
+
+        raw = column.values if column.numeric else column.codes
+        groups = _group_codes(np.where(raw < 0, np.nan, raw) if not column.numeric else raw)
+        groups = groups[self.idx]
+        out: dict[str, Any] = {"residual_icc": _r(_icc(self.residual, groups), 4)}
+        if len(np.unique(groups)) < 3 or not np.isfinite(self.row_score):
+            return out
+        with warnings.catch_warnings(), threadpool_limits(1):
+            warnings.simplefilter("ignore")
+            grouped = cross_val_score(
+                self.model,
+                self.Z,
+                self.y,
+                cv=GroupKFold(3),
+                groups=groups,
+                scoring=self.metric,
+                error_score=np.nan,
+            )
+        if np.isfinite(grouped).all():
+            out["cv_metric"] = self.metric
+            out["cv_row_wise"] = _r(self.row_score, 4)
+            out["cv_grouped"] = _r(float(grouped.mean()), 4)
+        return out
+
+
+def _score(metric: str, y: np.ndarray, pred: np.ndarray) -> float:
+    from sklearn.metrics import balanced_accuracy_score, r2_score, roc_auc_score
+
+    if metric == "roc_auc":
+        return float(roc_auc_score(y, pred[:, 1]))
+    if metric == "balanced_accuracy":
+        return float(balanced_accuracy_score(y, pred.argmax(axis=1)))
+    return float(r2_score(y, pred))
+
+
+def _icc(residual: np.ndarray, groups: np.ndarray) -> float | None:
+    """One-way ANOVA intra-class correlation of the residuals within groups of 2+ rows:
+    0 when an entity's rows are no more alike than any two rows, up to 1."""
+    counts = np.bincount(groups)
+    keep = counts[groups] >= 2
+    r, g = residual[keep], groups[keep]
+    if len(r) < 10:
         return None
-    rng = np.random.default_rng(seed)
-    n = len(tgt.codes) if tgt.codes is not None else len(tgt.values)  # type: ignore[arg-type]
-    idx = _stratified_sample(tgt.strata, n, settings.baseline_rows, rng)
-    Z, is_cat = _design_matrix(enc, cols, idx)
-    column = enc[group]
-    groups = column.values[idx] if column.numeric else column.codes[idx]  # type: ignore[index]
-    model, metric, y = _tree_model(tgt.take(idx), is_cat, seed)
-    classify = tgt.task == "classification"
-    row_folds: Any = (StratifiedKFold if classify else KFold)(3, shuffle=True, random_state=seed)
-    if len(np.unique(groups)) < 3:
+    g = np.unique(g, return_inverse=True)[1]
+    n_i = np.bincount(g).astype(np.float64)
+    k, n = len(n_i), len(r)
+    if k < 3 or n <= k:
         return None
-    with warnings.catch_warnings(), threadpool_limits(1):
-        warnings.simplefilter("ignore")
-        row = cross_val_score(model, Z, y, cv=row_folds, scoring=metric, error_score=np.nan)
-        grouped = cross_val_score(
-            model, Z, y, cv=GroupKFold(3), groups=groups, scoring=metric, error_score=np.nan
-        )
-    if not (np.isfinite(row).all() and np.isfinite(grouped).all()):
-        return None
-    return metric, _r(float(row.mean()), 4), _r(float(grouped.mean()), 4)
+    means = np.bincount(g, weights=r) / n_i
+    grand = r.mean()
+    msb = float((n_i * (means - grand) ** 2).sum() / (k - 1))
+    msw = float(((r - means[g]) ** 2).sum() / (n - k))
+    n0 = (n - float((n_i**2).sum()) / n) / (k - 1)
+    denominator = msb + (n0 - 1) * msw
+    return max(0.0, (msb - msw) / denominator) if denominator > 0 else None

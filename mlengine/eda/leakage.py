@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
 _ORDER_RHO = 0.3  # |Spearman| of an identifier's order with the target: sorted by outcome
 _ORDER_EPSILON2 = 0.1  # the same for several classes (Kruskal-Wallis epsilon squared)
+# Near-leaks: below the leak line, one feature that alone explains most of the target is
+# worth a question (is it known when you predict?): a single-feature CV R2 of 0.75 (|r| ~
+# 0.87: an arrival delay from the departure delay) or a CV AUC / balanced accuracy of 0.97.
+# Strong legitimate features stay under them (a credit balance's default AUC ~0.95).
+NEAR_LEAK = {"cv_r2": 0.75, "cv_auc": 0.97, "cv_balanced_accuracy": 0.97}
 
 
 @check("leakage", stage="leakage")
@@ -30,7 +35,7 @@ def check_leakage(ctx: EdaContext) -> list[Finding]:
     sample, settings, id_like = ctx.sample, ctx.settings, ctx.id_like
     Xs, ys = sample.X, sample.target
     findings = []
-    leakage = _leakage(sample.features, ys, settings, ctx.rng)
+    leakage, ctx.single_feature = _leakage(sample.features, ys, settings, ctx.rng)
     for s in leakage:
         findings.append(
             Finding(
@@ -66,13 +71,38 @@ def check_leakage(ctx: EdaContext) -> list[Finding]:
     return findings
 
 
+@check("near_leak", stage="leakage")
+def check_near_leak(ctx: EdaContext) -> list[Finding]:
+    """Features under the leak line that alone explain most of the target (NEAR_LEAK)."""
+    leaks = {s.column for s in ctx.leakage}
+    findings = []
+    for column, (metric, score) in ctx.single_feature.items():
+        if column in leaks or score < NEAR_LEAK[metric]:
+            continue
+        name = _METRIC_NAMES.get(metric, metric)
+        findings.append(
+            Finding(
+                "near_leak",
+                "warn",
+                [column],
+                f"`{column}` alone explains most of the target (single-feature {name} "
+                f"{score:.3f} >= {NEAR_LEAK[metric]}): is it known when you predict? If it is "
+                f"recorded with or after the outcome, drop it.",
+                {"metric": metric, "score": _r(score), "threshold": NEAR_LEAK[metric]},
+                [drop_override([column])],
+            )
+        )
+    return findings
+
+
 def _leakage(
     enc: dict[str, _SampleColumn], tgt: _Target, settings: EdaSettings, rng: np.random.Generator
-) -> list[LeakageSuspect]:
-    """Flag features whose out-of-fold binned target model (or an exact rule) hits the target."""
+) -> tuple[list[LeakageSuspect], dict[str, tuple[str, float]]]:
+    """Features whose out-of-fold binned target model (or an exact rule) hits the target,
+    and every feature's single-feature (metric, score)."""
     n = len(tgt.codes) if tgt.codes is not None else len(tgt.values)  # type: ignore[arg-type]
     if n < 20 or (tgt.task == "classification" and tgt.n_classes < 2):
-        return []
+        return [], {}
     n_folds = int(max(2, min(settings.leakage_folds, n // 10)))
     folds = rng.permutation(np.arange(n) % n_folds)
     n_bins = int(np.clip(n // 25, 8, 64))
@@ -88,6 +118,7 @@ def _leakage(
         metric = "cv_r2"
         min_class = 0
     out = []
+    scores: dict[str, tuple[str, float]] = {}
     for c, col in enc.items():
         xc, kx = col.binned(n_bins, 1000, 2)
         pred = _oof_binned(xc, kx, folds, n_folds, y, tgt)
@@ -98,6 +129,7 @@ def _leakage(
         else:
             sst = float(((y - y.mean()) ** 2).sum())
             score = 1.0 - float(((y - pred) ** 2).sum()) / sst if sst > 0 else 0.0
+        scores[c] = (metric, float(score))
         evidence: dict[str, Any] = {metric: _r(score), "bins": int(kx), "folds": n_folds}
         relation = None
         if binary and col.numeric and min_class >= 20:
@@ -114,7 +146,7 @@ def _leakage(
                 evidence["pearson"] = _pearson(col.values, y.astype(np.float64))
             out.append(LeakageSuspect(c, metric, _r(score), relation, evidence))
     out.sort(key=lambda s: -s.score)
-    return out
+    return out, scores
 
 
 def _oof_binned(

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from mlengine.eda.target import _Target
     from mlengine.families import FamilyProfile
 
+CHECK_FAILED = "check_failed"  # the finding of a check that raised (runner._run_check)
+
 # The stages in run order, each a key of the report's timings. A check reads what earlier
 # stages left on the context; checks of one stage that read each other's results live in
 # one module, so that registration order (source order) is their run order. The sample,
@@ -68,6 +70,7 @@ REPORT_ORDER = (
     "missing_target",
     "irrelevant_features",
     "leakage",
+    "near_leak",
     "redundancy",
     "baseline_signal",
     "model_advice",
@@ -103,6 +106,7 @@ class EdaContext:
     relevance: list[FeatureRelevance] = field(default_factory=list)
     probe_scores: list[float] = field(default_factory=list)  # relevance's
     leakage: list[LeakageSuspect] = field(default_factory=list)
+    single_feature: dict[str, tuple[str, float]] = field(default_factory=dict)  # leakage's
     redundant_pairs: list[RedundantPair] = field(default_factory=list)  # redundancy's
     correlation: dict[str, Any] = field(default_factory=dict)  # redundancy's
     baselines: _BaselineRun = None  # type: ignore[assignment]  # the baselines step's

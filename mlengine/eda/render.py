@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlengine.eda._util import _fmt, _md_cell, _n, _pct
+from mlengine.eda.registry import CHECK_FAILED
 
 if TYPE_CHECKING:
     from mlengine.eda.report import EdaReport
@@ -57,6 +58,9 @@ def console_summary(report: EdaReport, selecting: bool = False) -> str:
         ]
         if items:
             lines.append(f"  {sev}: " + "; ".join(items))
+    for f in report.findings:
+        if f.check == CHECK_FAILED:
+            lines.append(f"  check failed, skipped: {f.evidence['check']} ({f.evidence['error']})")
     verdicts = [r.verdict for r in report.relevance]
     if verdicts:
         lines.append(
@@ -74,7 +78,7 @@ def console_summary(report: EdaReport, selecting: bool = False) -> str:
             else f"  would drop {len(report.drop_reasons)} (opt in: features.select=eda): {names}"
         )
     if report.model_advice.ranking:
-        top = " > ".join(a.family for a in report.model_advice.ranking[:3])
+        top = " > ".join(a.label for a in report.model_advice.ranking[:3])
         lines.append(f"  model families: {top}")
     return "\n".join(lines)
 
@@ -116,7 +120,7 @@ def to_markdown(report: EdaReport, plots: Sequence[str] = (), command: str | Non
         out.append(
             "- **Model families:** "
             + "; ".join(
-                f"{a.rank}. `{a.family}` ({a.reasons[0] if a.reasons else 'default'})"
+                f"{a.rank}. `{a.label}` ({a.reasons[0] if a.reasons else 'default'})"
                 for a in report.model_advice.ranking[:3]
             )
         )
@@ -174,7 +178,7 @@ def to_markdown(report: EdaReport, plots: Sequence[str] = (), command: str | Non
     if advice.ranking:
         out += ["", "## Model families", ""]
         for a in advice.ranking:
-            out.append(f"{a.rank}. `{a.family}` ({a.score:+.1f}): " + "; ".join(a.reasons))
+            out.append(f"{a.rank}. `{a.label}` ({a.score:+.1f}): " + "; ".join(a.reasons))
     if plots:
         out += ["", "## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots]
     if command:

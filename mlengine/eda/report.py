@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mlengine.eda._util import _jsonable
+from mlengine.eda.registry import CHECK_FAILED
 
 Severity = Literal["info", "warn", "error"]
 Verdict = Literal["useful", "weak", "irrelevant"]
@@ -126,6 +127,13 @@ class FamilyAdvice:
     rank: int
     score: float
     reasons: list[str]
+    fitted: str = ""  # the estimator the family fits for this task
+
+    @property
+    def label(self) -> str:
+        """How advice names it: the override's word and what it fits ("logistic_regression
+        (Ridge)" for a regression), so a regression is never advised a logistic model."""
+        return f"{self.family} ({self.fitted})" if self.fitted else self.family
 
 
 @dataclass
@@ -190,7 +198,11 @@ class EdaReport:
     def failures(self, fail_on: Sequence[str]) -> list[Finding]:
         """Findings whose check (or severity: "error", "warn") is named in `fail_on`."""
         wanted = {str(x) for x in fail_on}
-        return [f for f in self.findings if f.check in wanted or f.severity in wanted]
+        return [
+            f
+            for f in self.findings
+            if f.check in wanted or (f.severity in wanted and f.check != CHECK_FAILED)
+        ]
 
     def noise_floor(self) -> float:
         return max(self.probe_scores) if self.probe_scores else 0.0

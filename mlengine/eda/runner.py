@@ -3,17 +3,19 @@ stage (registry.py), then the drop list and the report."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from mlengine.config import first_line
 from mlengine.eda import advice, baselines, checks, ids, leakage, redundancy, relevance, target
 from mlengine.eda._util import _lap
 from mlengine.eda.advice import _drop_reasons
 from mlengine.eda.columns import _ColumnFacts, _profile_column, _resolve_kinds
-from mlengine.eda.registry import REGISTRY, STAGES, EdaContext
+from mlengine.eda.registry import CHECK_FAILED, REGISTRY, STAGES, EdaContext, Registered
 from mlengine.eda.report import ColumnProfile, EdaReport, EdaSettings, Finding
 from mlengine.eda.target import _Target
 from mlengine.families import FamilyProfile
@@ -25,6 +27,33 @@ _CHECK_MODULES = (advice, baselines, checks, ids, leakage, redundancy, relevance
 # them.
 CHECKS = REGISTRY.check_names()
 _SEVERITY_ORDER = {"error": 0, "warn": 1, "info": 2}
+log = logging.getLogger("mlengine")
+
+
+def _run_check(entry: Registered, ctx: EdaContext) -> list[Finding]:
+    """One check's findings; a check (or step) that raises is reported as a failed check
+    with its one-line reason, and the others go on: a diagnostic never ends the run."""
+    try:
+        found = entry.fn(ctx)
+        if not entry.emits:
+            return []
+        strays = sorted({f.check for f in found} - {entry.name})
+        if strays:
+            raise RuntimeError(f"it reported findings as {strays}")
+        return found
+    except Exception as error:  # noqa: BLE001 - any failure of a diagnostic is reported
+        reason = f"{type(error).__name__}: {first_line(error)}"
+        log.warning("EDA check %r failed and was skipped (%s)", entry.name, reason)
+        return [
+            Finding(
+                CHECK_FAILED,
+                "warn",
+                [],
+                f"EDA check `{entry.name}` failed on this table and was skipped ({reason}); "
+                f"the other checks and the run went on.",
+                {"check": entry.name, "error": reason},
+            )
+        ]
 
 
 def run_eda(
@@ -94,13 +123,7 @@ def run_eda(
     for stage in STAGES:
         t0 = time.perf_counter()
         for entry in REGISTRY.in_stage(stage):
-            found = entry.fn(ctx)
-            if not entry.emits:
-                continue
-            strays = sorted({f.check for f in found} - {entry.name})
-            if strays:
-                raise RuntimeError(f"EDA check {entry.name!r} reported findings as {strays}")
-            findings += found
+            findings += _run_check(entry, ctx)
         timings[stage] = _lap(t0)
 
     drop_reasons = _drop_reasons(

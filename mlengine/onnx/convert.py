@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from mlengine.config import first_line
 from mlengine.onnx.parity import OnnxExport, check_parity
 from mlengine.onnx.steps import first_steps, unsupported_step
 from mlengine.serving.feed import FEED_METADATA_KEY, SCHEMA_READINGS, TENSOR_OF_KIND, OnnxFeed
@@ -67,8 +68,7 @@ def convert_pipeline(
         log.debug("ONNX conversion failed", exc_info=True)
         return OnnxExport(
             None,
-            f"skl2onnx could not convert the pipeline: "
-            f"{type(error).__name__}: {_first_line(error)}",
+            f"skl2onnx could not convert the pipeline: {type(error).__name__}: {first_line(error)}",
             None,
             None,
         )
@@ -83,7 +83,7 @@ def convert_pipeline(
         return OnnxExport(
             None,
             f"ONNX Runtime could not run the converted model: "
-            f"{type(error).__name__}: {_first_line(error)}",
+            f"{type(error).__name__}: {first_line(error)}",
             None,
             None,
         )
@@ -266,8 +266,3 @@ def input_recipes(
             )
             recipes[column] = {"kind": "float" if numeric else "string"}
     return recipes
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0][:300] if lines else type(error).__name__

@@ -10,7 +10,10 @@ rule is applied to the whole column.
 
 Policy, stated once:
 - Missing: empty or whitespace-only strings and the markers in `MISSING_MARKERS` (any case,
-  surrounding spaces ignored) are missing values.
+  surrounding spaces ignored) are missing values in every column. The words in
+  `WORD_MARKERS` ("none", "-", "missing", ...) are missing only where they are evidence of
+  missingness: in a column whose other values read as numbers, dates or yes/no (there they
+  parse as nothing anyway); in a text column they are levels ("none": no such device).
 - Numbers: plain decimals and exponents, thousands separators ("1,234,567"), percentages
   ("12%" -> 0.12), a leading currency sign ("$5"). The pipeline's `to_float` turns inf and
   -inf into missing values (the loader keeps them, so EDA can report them).
@@ -29,22 +32,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-MISSING_MARKERS = (
-    "",
-    "?",
-    "-",
-    "--",
-    "na",
-    "n/a",
-    "nan",
-    "null",
-    "none",
-    "nil",
-    "#n/a",
-    "<na>",
-    "nat",
-    "missing",
-)
+MISSING_MARKERS = ("", "?", "na", "n/a", "nan", "null", "#n/a", "<na>", "nat")
+WORD_MARKERS = ("none", "nil", "missing", "-", "--")
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 

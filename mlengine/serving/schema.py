@@ -4,7 +4,8 @@ One frozen, JSON-serialisable description. Per column: its kind (numeric, boolea
 categorical, datetime, text, id), the dtype it arrived in, how its raw values are read (the
 loader's note, e.g. "1,234"-style thousands or "12%", and text dates' formats), and its role:
 `feature`, `target`, `id`, `group` (dataset.split_by), `time` (dataset.time_column) or
-`dropped`, with the reason. The missing-value markers are the table's.
+`dropped`, with the reason. The missing-value markers are the table's; `markers_read` says
+which words ("none", "-") a column read as missing, and in how many cells.
 
 The run logs it as `schema.json` on the parent run and saves it in the exported model
 folder, so what a served model expects can be read without the training code.
@@ -33,6 +34,7 @@ class ColumnSchema:
     reason: str = ""  # why a column is not a feature
     parsing: str = ""  # how the raw values are read, when not as they are
     date_formats: tuple[str, ...] = ()
+    markers_read: dict[str, int] = field(default_factory=dict)  # word marker -> cells missing
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ def build_schema(
     parsing: Mapping[str, str],
     date_formats: Mapping[str, list[str]],
     missing_markers: Iterable[str],
+    markers_read: Mapping[str, dict[str, int]] | None = None,
 ) -> TableSchema:
     """`target`: (name, dtype as read); `features`: (name, kind, dtype as read) in table
     order; `roles`: column -> (role, reason) for every column that is not a plain feature."""
@@ -108,6 +111,7 @@ def build_schema(
                 reason,
                 parsing.get(name, ""),
                 tuple(date_formats.get(name, ())),
+                dict((markers_read or {}).get(name, {})),
             )
         )
     return TableSchema(task, tuple(columns), tuple(missing_markers))
