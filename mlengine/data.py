@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 
 from mlengine.config import DatasetConfig, MlengineError, first_line, no_frame_error
+from mlengine.id_names import says_identifier
 from mlengine.serving import coerce
 from mlengine.serving.schema import TableSchema, build_schema
 
@@ -71,7 +72,6 @@ MAX_INFERRED_CLASSES = 20  # whole-number targets with more distinct values are 
 LOW_CARDINALITY_CODES = 10  # whole-number features with at most this many values: categorical
 MIN_ID_ROWS = 20  # fewer present values than this: never called an ID
 ID_UNIQUE_SHARE = 0.95
-_ID_TOKENS = {"id", "ids", "uuid", "guid", "uid", "pk", "key", "index", "idx"}
 _HASH_LIKE = re.compile(r"^[0-9a-fA-F]{8,}$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-|^[A-Za-z]*[-_]?\d+$")
 _COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open}
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -101,6 +101,9 @@ class Dataset:
     n_missing_time: int = 0  # rows dropped because their time was missing
     source: str = ""  # the file, "the DataFrame" or "built-in dataset NAME", for messages
     schema: TableSchema | None = None  # every column's kind, dtype as read, parsing, role
+    # column -> the cell values the served model reads as missing (dataset.na_values, and
+    # the rare words a text column read as missing), as the loader read them
+    missing_markers: dict[str, list[str]] = field(default_factory=dict)
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -167,6 +170,11 @@ def load_dataset(cfg: DatasetConfig, frame: pd.DataFrame | None = None) -> Datas
         date_formats={c: t.formats for c, t in typed.items() if t.formats},
     )
     ds.drop_columns = _unusable_columns(X, ds.column_types, typed)
+    ds.missing_markers = {
+        c: [*na_values, *t.markers]
+        for c, t in typed.items()
+        if na_values or (t.markers and t.kind in ("categorical", "text"))
+    }
     if cfg.split_by:
         ds.drop_columns[cfg.split_by] = "dataset.split_by group column"
         ds.groups = _groups(X[cfg.split_by])
@@ -718,7 +726,7 @@ def _type_numbers(values: np.ndarray, name: str, is_int: bool, note: str = "") -
     if distinct.size == 2 and set(distinct.tolist()) <= {0.0, 1.0}:
         return _Typed(values, "boolean", note=note)
     if distinct.size == present.size >= MIN_ID_ROWS and (
-        _is_counter(present) or _id_like_name(name)
+        _is_counter(present) or says_identifier(name)
     ):
         return _Typed(values, "id", note=note)
     if 2 < distinct.size <= LOW_CARDINALITY_CODES:
@@ -734,34 +742,36 @@ def _is_counter(present: np.ndarray) -> bool:
     )
 
 
-def _id_like_name(name: str) -> bool:
-    words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
-    return bool(set(re.split(r"[^a-z0-9]+", words)) & _ID_TOKENS)
-
-
 def _type_strings(s: pd.Series, name: str, guess: bool = True) -> _Typed:
     """Text -> numeric, boolean, datetime, id, text or categorical (see the module doc).
 
     With `guess`, the word markers ("none", "-", ...) are left out while deciding whether
-    the values read as numbers, yes/no or dates; if they do, those words were missing values
-    (counted in `markers`); if not, they are levels like any other word.
+    the values read as numbers or dates; if they do, those words were missing values. If
+    not, only the rare ones are (at most coerce.RARE_WORD_SHARE of the values), and the
+    frequent ones are levels like any other word. `markers` counts the cells read missing.
     """
     strings = coerce.clean_strings(coerce.arrow_strings(s))
     if len(strings) == strings.null_count:
         return _Typed(strings.to_pandas(), "categorical")
-    without_words = coerce.clean_strings(strings, coerce.WORD_MARKERS) if guess else strings
-    typed = _parsed_values(without_words, name)
+    words = _word_counts(strings) if guess else {}
+    if not words:
+        return _parsed_values(strings, name) or _text_kind(strings)
+    typed = _parsed_values(coerce.clean_strings(strings, list(words)), name, numbers_only=True)
     if typed is None:
-        return _text_kind(strings)
-    if without_words.null_count > strings.null_count:
-        typed.markers = _word_counts(strings)
-        read = ", ".join(f"{n} '{word}'" for word, n in typed.markers.items())
+        n_present = len(strings) - strings.null_count
+        words = {w: n for w, n in words.items() if n <= coerce.RARE_WORD_SHARE * n_present}
+        rest = coerce.clean_strings(strings, list(words)) if words else strings
+        typed = _parsed_values(rest, name) or _text_kind(rest)
+    if words:
+        typed.markers = words
+        read = ", ".join(f"{n} '{word}'" for word, n in words.items())
         typed.note = "; ".join(filter(None, [typed.note, f"read as missing: {read}"]))
     return typed
 
 
-def _parsed_values(strings: Any, name: str) -> _Typed | None:
-    """The values as numbers, yes/no or dates when (nearly) all present ones read so."""
+def _parsed_values(strings: Any, name: str, numbers_only: bool = False) -> _Typed | None:
+    """The values as numbers, yes/no or dates when (nearly) all present ones read so
+    (`numbers_only`: numbers or dates, not yes/no)."""
     n_present = len(strings) - strings.null_count
     if n_present == 0:
         return None
@@ -774,7 +784,7 @@ def _parsed_values(strings: Any, name: str) -> _Typed | None:
             present = numbers[np.isfinite(numbers)]
             return _type_numbers(numbers, name, bool(np.all(np.mod(present, 1) == 0)), note)
     words = sample.to_pylist()
-    if len({w.lower() for w in words}) <= 2:
+    if not numbers_only and len({w.lower() for w in words}) <= 2:
         booleans = coerce.parse_booleans(strings)
         if booleans is not None:
             return _Typed(booleans, "boolean")
@@ -792,12 +802,16 @@ def _parsed_values(strings: Any, name: str) -> _Typed | None:
 
 
 def _word_counts(strings: Any) -> dict[str, int]:
-    """How many cells hold each word marker (any case), most frequent first."""
+    """How many cells hold each word marker, as spelled in the column ("None", "unknown"),
+    most frequent first."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     lowered = pc.utf8_lower(strings)
-    hits = pc.filter(lowered, pc.is_in(lowered, value_set=pa.array(coerce.WORD_MARKERS)))
+    is_word = pc.is_in(lowered, value_set=pa.array(coerce.WORD_MARKERS, lowered.type))
+    if not pc.any(is_word).as_py():
+        return {}
+    hits = pc.filter(strings, is_word)
     counts = {row["values"]: row["counts"] for row in pc.value_counts(hits).to_pylist()}
     return dict(sorted(counts.items(), key=lambda item: -item[1]))
 

@@ -20,9 +20,13 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from mlengine.config import ConfigError, FeaturesConfig, ModelConfig
+
+if TYPE_CHECKING:
+    from mlengine.transformers import Markers
 
 log = logging.getLogger("mlengine")
 
@@ -82,13 +86,14 @@ def build_preprocessor(
     model: ModelConfig,
     cfg: FeaturesConfig,
     date_formats: dict[str, list[str]] | None = None,
-    na_values: list[str] | tuple = (),
+    na_values: Mapping[str, Sequence[str]] | Sequence[str] = (),
 ) -> Any:
     """An unfitted ColumnTransformer for these columns, as the model family needs them.
 
     `date_formats` (from `Dataset.date_formats`) lets the served model read dates given as
-    text the way the loader read them; `na_values` (`dataset.na_values`) are missing in
-    served rows as they were when loading.
+    text the way the loader read them; `na_values` (`Dataset.missing_markers`: column ->
+    markers, or markers for every column) are missing in served rows as they were when
+    loading.
     """
     from sklearn.compose import ColumnTransformer
 
@@ -105,13 +110,27 @@ def build_preprocessor(
     native = encoding == "native"
     if native:
         _check_native(model)
-    markers = list(na_values) or None
+
+    def markers(columns: list[str]) -> dict[str, list[str]] | None:
+        """The markers of these columns, for their cleaner (None: no marker to mask)."""
+        if not isinstance(na_values, Mapping):
+            return {c: list(na_values) for c in columns} if na_values else None
+        return {c: list(na_values[c]) for c in columns if na_values.get(c)} or None
+
     transformers = [
-        ("numeric", _numeric(scale, markers), by_kind["numeric"]),
-        ("boolean", _boolean(markers), by_kind["boolean"]),
-        ("categorical", _categorical(encoding, cfg, markers), by_kind["categorical"]),
-        ("datetime", _datetime(scale, date_formats, markers), by_kind["datetime"]),
-        *((f"text_{c}", _text(cfg, native, markers), [c]) for c in by_kind["text"]),
+        ("numeric", _numeric(scale, markers(by_kind["numeric"])), by_kind["numeric"]),
+        ("boolean", _boolean(markers(by_kind["boolean"])), by_kind["boolean"]),
+        (
+            "categorical",
+            _categorical(encoding, cfg, markers(by_kind["categorical"])),
+            by_kind["categorical"],
+        ),
+        (
+            "datetime",
+            _datetime(scale, date_formats, markers(by_kind["datetime"])),
+            by_kind["datetime"],
+        ),
+        *((f"text_{c}", _text(cfg, native, markers([c])), [c]) for c in by_kind["text"]),
     ]
     transformers = [t for t in transformers if t[2]]
     sparse = not native and bool(by_kind["text"]) and _accepts_sparse(model)
@@ -126,7 +145,7 @@ def build_preprocessor(
     return preprocessor
 
 
-def _numeric(scale: bool, na_values: list[str] | None) -> Any:
+def _numeric(scale: bool, na_values: Markers) -> Any:
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -140,7 +159,7 @@ def _numeric(scale: bool, na_values: list[str] | None) -> Any:
     return make_pipeline(*steps, *([StandardScaler()] if scale else []))
 
 
-def _boolean(na_values: list[str] | None) -> Any:
+def _boolean(na_values: Markers) -> Any:
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
 
@@ -152,7 +171,7 @@ def _boolean(na_values: list[str] | None) -> Any:
     )
 
 
-def _categorical(encoding: str, cfg: FeaturesConfig, na_values: list[str] | None) -> Any:
+def _categorical(encoding: str, cfg: FeaturesConfig, na_values: Markers) -> Any:
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
@@ -183,9 +202,7 @@ def _categorical(encoding: str, cfg: FeaturesConfig, na_values: list[str] | None
     )
 
 
-def _datetime(
-    scale: bool, date_formats: dict[str, list[str]] | None, na_values: list[str] | None
-) -> Any:
+def _datetime(scale: bool, date_formats: dict[str, list[str]] | None, na_values: Markers) -> Any:
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -199,7 +216,7 @@ def _datetime(
     return make_pipeline(*steps, *([StandardScaler()] if scale else []))
 
 
-def _text(cfg: FeaturesConfig, dense: bool, na_values: list[str] | None) -> Any:
+def _text(cfg: FeaturesConfig, dense: bool, na_values: Markers) -> Any:
     from mlengine.transformers import TextTfidf
 
     return TextTfidf(max_features=cfg.text_max_features, dense=dense, na_values=na_values)

@@ -626,7 +626,7 @@ def build_objective(
     def make_objective(model: Any, prefix: str = "", step_offset: int = 0) -> Any:
         def make_preprocessor() -> Any:
             return features.build_preprocessor(
-                columns, model, conf.features, ds.date_formats, conf.dataset.na_values or ()
+                columns, model, conf.features, ds.date_formats, ds.missing_markers
             )
 
         return search.CrossValidatedObjective(

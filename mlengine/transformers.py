@@ -9,6 +9,7 @@ save and load them without pickle.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from mlengine.serving import coerce
 
 DATE_PARTS = ("year", "month", "day", "weekday", "hour")
+# a cleaner's missing markers: for every column (a list), per column (a mapping), or none
+Markers = Mapping[str, list[str]] | list[str] | None
 
 
 def _check_input(estimator: BaseEstimator, X: Any, *, reset: bool) -> Any:
@@ -72,8 +75,19 @@ def _columns(estimator: BaseEstimator, X: Any) -> list[pd.Series]:
         coerce.refuse_non_scalars(column, name)
     na_values = estimator.na_values
     if na_values:
-        columns = [coerce.mask_markers(column, na_values) for column in columns]
+        columns = [
+            coerce.mask_markers(column, markers_of(na_values, name))
+            for name, column in zip(names, columns, strict=True)
+        ]
     return columns
+
+
+def markers_of(na_values: Markers, column: str) -> list[str]:
+    """A column's missing markers: a cleaner's `na_values` is a list for every column or a
+    mapping column -> list (the words one text column read as missing)."""
+    if isinstance(na_values, Mapping):
+        return list(na_values.get(column) or ())
+    return list(na_values or ())
 
 
 def _input_names(estimator: BaseEstimator) -> list[str]:
@@ -86,10 +100,11 @@ def _input_names(estimator: BaseEstimator) -> list[str]:
 class _Cleaner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Stateless per-column conversion: fit only records the input columns.
 
-    `na_values`: the dataset's extra missing markers (`dataset.na_values`).
+    `na_values`: the dataset's extra missing markers (`Dataset.missing_markers`), for every
+    column (a list) or per column (a mapping).
     """
 
-    def __init__(self, na_values: list[str] | None = None) -> None:
+    def __init__(self, na_values: Markers = None) -> None:
         self.na_values = na_values
 
     def fit(self, X: Any, y: Any = None) -> _Cleaner:
@@ -156,7 +171,7 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
     """
 
     def __init__(
-        self, formats: dict[str, list[str]] | None = None, na_values: list[str] | None = None
+        self, formats: dict[str, list[str]] | None = None, na_values: Markers = None
     ) -> None:
         self.formats = formats
         self.na_values = na_values
@@ -242,7 +257,7 @@ class TextTfidf(TransformerMixin, BaseEstimator):
     """
 
     def __init__(
-        self, max_features: int = 300, dense: bool = False, na_values: list[str] | None = None
+        self, max_features: int = 300, dense: bool = False, na_values: Markers = None
     ) -> None:
         self.max_features = max_features
         self.dense = dense
@@ -301,7 +316,7 @@ class NativeCategories(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     unseen in training become missing, which XGBoost and HistGradientBoosting handle.
     """
 
-    def __init__(self, min_frequency: float = 0.0, na_values: list[str] | None = None) -> None:
+    def __init__(self, min_frequency: float = 0.0, na_values: Markers = None) -> None:
         self.min_frequency = min_frequency
         self.na_values = na_values
 

@@ -27,9 +27,12 @@ def _findings(report: EdaReport, check: str) -> list:
     return [f for f in report.findings if f.check == check]
 
 
-def _entity_table(n_entities: int = 250, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+def _entity_table(
+    n_entities: int = 250, seed: int = 0, shuffled: bool = False
+) -> tuple[pd.DataFrame, pd.Series]:
     """Each entity observed 3-6 times; its outcome is mostly its own (a latent offset), and
-    two entity-level attributes let a model memorise the entity."""
+    two entity-level attributes let a model memorise the entity. Stored entity by entity,
+    as a panel is (`shuffled`: rows in random order)."""
     rng = np.random.default_rng(seed)
     repeats = rng.integers(3, 7, n_entities)
     entity = np.repeat(np.arange(n_entities), repeats)
@@ -45,7 +48,7 @@ def _entity_table(n_entities: int = 250, seed: int = 0) -> tuple[pd.DataFrame, p
             "visit": visit,
         }
     )
-    order = rng.permutation(n)
+    order = rng.permutation(n) if shuffled else np.arange(n)
     return X.iloc[order].reset_index(drop=True), pd.Series((z > 0).astype(int)[order])
 
 
@@ -123,6 +126,7 @@ def test_a_repeated_entity_is_reported_with_overlap_both_scores_and_the_fix(
     assert found.columns == ["ref"] and found.severity == "warn"
     assert ev["holdout_overlap"] > 0.9  # nearly every holdout row's entity is in training
     assert ev["cv_row_wise"] - ev["cv_grouped"] >= 0.1  # memorised entities inflate the score
+    assert ev["rows_in_blocks"] and ev["residual_icc"] >= 0.3  # its rows agree
     assert found.overrides == ["dataset.split_by=ref"]
     for number in (f"{ev['holdout_overlap']:.0%}", f"{ev['cv_row_wise']:.3f}"):
         assert number in found.message
@@ -130,26 +134,37 @@ def test_a_repeated_entity_is_reported_with_overlap_both_scores_and_the_fix(
     assert "dataset.split_by=ref" in entity_report.suggested_overrides()
 
 
+def test_a_plain_integer_in_random_row_order_is_no_entity() -> None:
+    # the same panel, shuffled: nothing but the rows' agreement says `ref` is an entity, and
+    # an informative category agrees as much (a zip code): no role, no finding
+    X, y = _entity_table(shuffled=True)
+    report = run_eda(X, y, "classification", SETTINGS, seed=0)
+    assert not _findings(report, "repeated_entity")
+
+
 def test_ids_by_shape_are_flagged_even_when_values_repeat() -> None:
     rng = np.random.default_rng(2)
     n = 900
     batch = np.repeat(np.arange(n // 3), 3)  # counts with the rows, each value on 3 rows
+    owner = rng.integers(0, 150, n)  # an entity with its own outcome offset
+    offset = rng.normal(size=150)
+    x = rng.normal(size=n)
     X = pd.DataFrame(
         {
             "seq": batch,
-            "tag": [f"{v:07d}" for v in rng.integers(0, 150, n)],  # zero-padded, ~6 rows each
-            "lot": [f"N{v}A{v % 9}" for v in rng.integers(0, 200, n)],  # letter+digit code
-            "x": rng.normal(size=n),
+            "tag": [f"{v:032x}" for v in rng.integers(0, 2**62, 200)[rng.integers(0, 200, n)]],
+            "lot": [f"N{v}A{v % 9}" for v in owner],  # letter+digit code, rows alike
+            "x": x,
         }
     )
-    y = pd.Series((X["x"] + rng.normal(size=n) > 0).astype(int))
+    y = pd.Series((x + 2 * offset[owner] + rng.normal(size=n) > 0).astype(int))
     report = run_eda(X, y, "classification", SETTINGS, seed=0)
     flagged = {
         c for f in report.findings if f.check in ("id_like", "repeated_entity") for c in f.columns
     }
     assert {"seq", "tag", "lot"} <= flagged
     assert "x" not in flagged
-    assert not {"seq", "tag", "lot"} & {r.column for r in report.relevance if r.verdict == "useful"}
+    assert not {"seq", "tag"} & {r.column for r in report.relevance if r.verdict == "useful"}
 
 
 def test_a_row_counter_of_a_table_sorted_by_target_is_a_leakage_suspect() -> None:

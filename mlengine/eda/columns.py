@@ -117,7 +117,7 @@ def _profile_column(
             if len(fin)
             else {}
         )
-        integral = bool(len(fin) and len(lengths) >= 20 and np.all(np.mod(fin, 1.0) == 0))
+        integral = bool(len(fin) and np.all(np.mod(fin, 1.0) == 0))
         col_hash = hash_array(np.where(nan, np.nan, v + 0.0))
         digest = "n" + hashlib.blake2b(col_hash.tobytes(), digest_size=16).hexdigest()
         monotonic = bool(n_missing == 0 and n > 1 and (np.all(v[1:] >= v[:-1])))

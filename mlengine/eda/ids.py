@@ -5,7 +5,6 @@ for plain integers by what grouping by them does to a model's CV score."""
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from mlengine.eda.registry import check
 from mlengine.eda.report import EdaSettings, Finding, _hydra_value, drop_override
 from mlengine.eda.sample import _SampleColumn, _stratified_sample
 from mlengine.eda.structure import id_shape, sequential_counter, split_overlap
+from mlengine.id_names import name_tokens, says_entity
 
 if TYPE_CHECKING:
     from mlengine.eda.registry import EdaContext
@@ -27,64 +27,24 @@ if TYPE_CHECKING:
 
 # Repeated entities (see docs/eda.md): many groups of few rows each. A column qualifies
 # when it has at least max(_MIN_ENTITIES, sqrt(rows)) distinct values, at most
-# _ENTITY_MAX_ROWS rows per value on average, and most rows share their value; a low-
-# cardinality category (a grade, a region) fails the square-root line, however informative.
+# _ENTITY_MAX_ROWS rows per value on average, most rows sharing their value and no value on
+# more than _ENTITY_MAX_SHARE of the rows; a low-cardinality category (a grade, a region)
+# fails the square-root line, however informative.
 _MIN_ENTITIES = 10
 _ENTITY_MAX_ROWS = 50
 _ENTITY_MIN_REPEATED = 0.5  # share of rows whose value occurs on other rows too
-# Without an identifier's name or shape, rows must show it: grouping by the column lowers
-# the tree baseline's CV score by this much, or its out-of-fold residuals correlate within
-# the groups (intra-class correlation) at least this much.
-_ENTITY_MIN_GAP = 0.03
+_ENTITY_MAX_SHARE = 0.1  # the largest group's share of the rows
+# A name that says identifier or entity (id_names.says_entity), or a UUID's or hash's
+# shape, makes such a column an entity. Codes ("C0012", zero-padded numbers) and plain
+# columns stored in one block of rows per value (a panel's role) are entities only when
+# the rows show it: the out-of-fold residuals of the tree baseline without the column
+# correlate within its groups (intra-class correlation) at least _ENTITY_MIN_ICC. A lower
+# score with folds grouped by the column is no evidence: any informative category does
+# that. Places (zip, city, county) are categories, whatever their codes look like, and a
+# shuffled plain integer (a square footage) is never an entity.
 _ENTITY_MIN_ICC = 0.1
-_ID_TOKENS = {"id", "ids", "uuid", "guid", "uid", "pk", "key", "identifier"}
-_ENTITY_WORDS = {
-    "patient",
-    "customer",
-    "user",
-    "account",
-    "client",
-    "subject",
-    "member",
-    "session",
-    "device",
-    "household",
-    "player",
-    "person",
-    "visitor",
-    "driver",
-    "case",
-    "individual",
-    "respondent",
-    "participant",
-    "firm",
-    "student",
-}
-# an id word written into one token: caseid, personid, pid, hhid, idcode, idnum
-_ID_PREFIXES = {"p", "h", "hh", "c", "s", "i", "f", "obs", "rec"}
-_ID_SUFFIXES = {"code", "no", "nr", "num", "number"}
-
-
-def _name_tokens(name: str) -> list[str]:
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
-    return [t for t in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if t]
-
-
-def _id_hint(name: str) -> bool:
-    tokens = _name_tokens(name)
-    return bool(tokens) and (
-        any(t in _ID_TOKENS or _joined_id(t) for t in tokens)
-        or tokens[-1] in _ENTITY_WORDS
-        or name.endswith("ID")
-        or name.endswith("Id")
-    )
-
-
-def _joined_id(token: str) -> bool:
-    """An id word written into one token: caseid, personid, pid, hhid, idcode, idnum."""
-    if token.endswith("id") and (token[:-2] in _ENTITY_WORDS or token[:-2] in _ID_PREFIXES):
-        return True
-    return token.startswith("id") and token[2:] in _ID_SUFFIXES
+_PLACE_WORDS = {"zip", "zipcode", "postcode", "postal", "city", "town", "county", "state"}
+_PLACE_WORDS |= {"country", "region", "district", "neighborhood", "neighbourhood", "zone"}
 
 
 def _code_like(s: pd.Series) -> bool:
@@ -107,9 +67,9 @@ def check_id_like(ctx: EdaContext) -> list[Finding]:
     for c, p in profiles.items():
         k, f = kinds[c], facts[c]
         n_valid = len(X) - p.n_missing
-        hint = _id_hint(c)
-        if p.n_unique <= 1 or k in ("boolean", "datetime", "text"):
-            continue
+        hint = says_entity(c)
+        if p.n_unique <= 1 or k in ("boolean", "datetime") or (k == "text" and not hint):
+            continue  # free text is an identifier only by name (R's row names of people)
         numeric = _numeric_like(X[c], k)
         if numeric and not f.integral and k != "id":
             continue  # continuous measurements are never identifiers
@@ -144,7 +104,7 @@ def check_id_like(ctx: EdaContext) -> list[Finding]:
             id_ev[c] = reason
             continue
         # repeated entities: many groups of few rows each (see the constants above)
-        if not _many_small_groups(p.n_unique, n_valid, f.repeated_rows):
+        if not _many_small_groups(p.n_unique, n_valid, f.repeated_rows, p.top_share):
             continue
         if numeric and not f.integral and k != "id":
             continue
@@ -159,12 +119,11 @@ def check_id_like(ctx: EdaContext) -> list[Finding]:
             "rows_in_blocks": contiguous,
         }
         entity_ev[c] = ev
-        if hint or k == "id" or shape is not None or code_like:
-            entity.append(c)  # an identifier by name or shape: an entity by what it is
-            if hint or k == "id" or shape:
-                entity_drop.append(c)
-        else:
-            candidates.append(c)  # an entity only if the rows show it (repeated_entity)
+        if hint or k == "id" or shape in ("uuid", "hash"):
+            entity.append(c)  # an identifier by name or unmistakable shape: an entity
+            entity_drop.append(c)
+        elif (shape is not None or code_like or contiguous) and not _names_a_place(c):
+            candidates.append(c)  # by its shape or role, if the rows agree within groups
     ctx.id_like, ctx.entities, ctx.entity_drop = id_like, entity, entity_drop
     ctx.entity_candidates, ctx.entity_evidence = candidates, entity_ev
     if not id_like:
@@ -211,14 +170,20 @@ def check_high_cardinality(ctx: EdaContext) -> list[Finding]:
     ]
 
 
-def _many_small_groups(n_groups: int, n_valid: int, repeated_rows: int) -> bool:
-    """The structure of a repeated entity: groups that grow in number with the rows."""
+def _names_a_place(name: str) -> bool:
+    return bool(set(name_tokens(name)) & _PLACE_WORDS)
+
+
+def _many_small_groups(n_groups: int, n_valid: int, repeated_rows: int, top: float) -> bool:
+    """The structure of a repeated entity: groups that grow in number with the rows, none
+    of them a large share of the rows (a quantity that is mostly 0 is no entity)."""
     if n_valid == 0 or n_groups < max(_MIN_ENTITIES, math.sqrt(n_valid)):
         return False
     return (
         n_valid / n_groups <= _ENTITY_MAX_ROWS
         and repeated_rows / n_valid >= _ENTITY_MIN_REPEATED
         and n_groups <= 0.5 * n_valid
+        and top <= _ENTITY_MAX_SHARE
     )
 
 
@@ -237,8 +202,8 @@ def check_repeated_entity(ctx: EdaContext) -> list[Finding]:
     """Repeated-entity warnings, with what a row-wise split costs: the share of holdout
     rows whose entity is also in training, the tree baseline's CV score with row-wise and
     with grouped folds, and how much its out-of-fold residuals agree within an entity.
-    A plain column is reported only when grouping lowers the score or the residuals
-    agree; those confirmed join `features.select=eda`'s drops."""
+    A column without an identifier's name is reported only when the residuals agree;
+    those confirmed join `features.select=eda`'s drops."""
     X, settings, seed = ctx.X, ctx.settings, ctx.seed
     enc, cols, tgt = ctx.sample.columns, ctx.model_columns, ctx.sample.target
     columns, evidence, confirm = ctx.entities, ctx.entity_evidence, ctx.entity_candidates
@@ -252,13 +217,10 @@ def check_repeated_entity(ctx: EdaContext) -> list[Finding]:
         ev = dict(evidence[c])
         ev["holdout_overlap"] = _r(split_overlap(_group_codes(X[c]), 0.2, seed))
         if fits is not None and c in enc:
-            ev.update(fits.evidence(enc[c]))
+            ev.update(fits.evidence(c, enc[c]))
         gap = ev["cv_row_wise"] - ev["cv_grouped"] if "cv_grouped" in ev else None
         icc = ev.get("residual_icc")
-        shown = (gap is not None and gap >= _ENTITY_MIN_GAP) or (
-            icc is not None and icc >= _ENTITY_MIN_ICC
-        )
-        if c in confirm and not shown:
+        if c in confirm and (icc is None or icc < _ENTITY_MIN_ICC):
             continue
         fix = f"dataset.split_by={_hydra_value(c)}"
         cost = (
@@ -298,16 +260,18 @@ def _group_codes(values: pd.Series | np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _EntityFits:
-    """The tree baseline's out-of-fold residuals and row-wise CV score on the sample, fitted
-    once for all entity columns; each column then costs one grouped CV."""
+    """The tree baseline on the sample's model columns, for the entity evidence: its
+    row-wise CV score once, then per column a CV grouped by it and the out-of-fold
+    residuals of the model without it (an entity's own effect left unexplained)."""
 
     idx: np.ndarray  # the sample rows fitted
     Z: np.ndarray
-    y: np.ndarray
-    model: Any
+    is_cat: np.ndarray
+    cols: list[str]
+    target: _Target  # on idx
+    seed: int
     metric: str
-    residual: np.ndarray  # out of fold, one per row of idx
-    row_score: float  # the row-wise CV score
+    row_score: float  # the row-wise CV score with every column
 
     @classmethod
     def build(
@@ -318,57 +282,64 @@ class _EntityFits:
         settings: EdaSettings,
         seed: int,
     ) -> _EntityFits | None:
-        from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
-        from threadpoolctl import threadpool_limits
-
         if not cols or not tgt.ok_for_models():
             return None
         rng = np.random.default_rng(seed)
         n = len(tgt.codes) if tgt.codes is not None else len(tgt.values)  # type: ignore[arg-type]
         idx = _stratified_sample(tgt.strata, n, settings.baseline_rows, rng)
         Z, is_cat = _design_matrix(enc, cols, idx)
-        model, metric, y = _tree_model(tgt.take(idx), is_cat, seed)
-        classify = tgt.task == "classification"
-        folds: Any = (StratifiedKFold if classify else KFold)(3, shuffle=True, random_state=seed)
-        with warnings.catch_warnings(), threadpool_limits(1):
-            warnings.simplefilter("ignore")
-            if classify:
-                proba = cross_val_predict(model, Z, y, cv=folds, method="predict_proba")
-                residual = 1.0 - proba[np.arange(len(y)), y]
-                row_score = _score(metric, y, proba)
-            else:
-                pred = cross_val_predict(model, Z, y, cv=folds)
-                residual = y - pred
-                row_score = _score(metric, y, pred)
-        return cls(idx, Z, y, model, metric, residual, row_score)
+        target = tgt.take(idx)
+        _, metric, score = _out_of_fold(Z, is_cat, target, seed)
+        return cls(idx, Z, is_cat, cols, target, seed, metric, score)
 
-    def evidence(self, column: _SampleColumn) -> dict[str, Any]:
-        """The CV scores row-wise and grouped by `column`, and the residuals' ICC."""
+    def evidence(self, name: str, column: _SampleColumn) -> dict[str, Any]:
+        """The CV scores row-wise and grouped by `column`, and the ICC of the residuals of
+        the model without it."""
         from sklearn.model_selection import GroupKFold, cross_val_score
         from threadpoolctl import threadpool_limits
 
         raw = column.values if column.numeric else column.codes
         groups = _group_codes(np.where(raw < 0, np.nan, raw) if not column.numeric else raw)
         groups = groups[self.idx]
-        out: dict[str, Any] = {"residual_icc": _r(_icc(self.residual, groups), 4)}
+        keep = np.array([c != name for c in self.cols])
+        out: dict[str, Any] = {}
+        if keep.any():
+            residual = _out_of_fold(self.Z[:, keep], self.is_cat[keep], self.target, self.seed)[0]
+            out["residual_icc"] = _r(_icc(residual, groups), 4)
         if len(np.unique(groups)) < 3 or not np.isfinite(self.row_score):
             return out
+        model, metric, y = _tree_model(self.target, self.is_cat, self.seed)
         with warnings.catch_warnings(), threadpool_limits(1):
             warnings.simplefilter("ignore")
             grouped = cross_val_score(
-                self.model,
-                self.Z,
-                self.y,
-                cv=GroupKFold(3),
-                groups=groups,
-                scoring=self.metric,
-                error_score=np.nan,
+                model, self.Z, y, cv=GroupKFold(3), groups=groups, scoring=metric
             )
         if np.isfinite(grouped).all():
-            out["cv_metric"] = self.metric
+            out["cv_metric"] = metric
             out["cv_row_wise"] = _r(self.row_score, 4)
             out["cv_grouped"] = _r(float(grouped.mean()), 4)
         return out
+
+
+def _out_of_fold(
+    Z: np.ndarray, is_cat: np.ndarray, target: _Target, seed: int
+) -> tuple[np.ndarray, str, float]:
+    """(residuals, metric, CV score) of the tree baseline, out of 3 folds: one column for
+    a regressor, one per class but the first for a classifier (indicator - probability)."""
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+    from threadpoolctl import threadpool_limits
+
+    model, metric, y = _tree_model(target, is_cat, seed)
+    classify = target.task == "classification"
+    folds: Any = (StratifiedKFold if classify else KFold)(3, shuffle=True, random_state=seed)
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore")
+        if classify:
+            proba = cross_val_predict(model, Z, y, cv=folds, method="predict_proba")
+            residual = np.eye(proba.shape[1])[y] - proba
+            return residual[:, 1:], metric, _score(metric, y, proba)
+        pred = cross_val_predict(model, Z, y, cv=folds)
+        return (y - pred)[:, None], metric, _score(metric, y, pred)
 
 
 def _score(metric: str, y: np.ndarray, pred: np.ndarray) -> float:
@@ -381,9 +352,16 @@ def _score(metric: str, y: np.ndarray, pred: np.ndarray) -> float:
     return float(r2_score(y, pred))
 
 
-def _icc(residual: np.ndarray, groups: np.ndarray) -> float | None:
-    """One-way ANOVA intra-class correlation of the residuals within groups of 2+ rows:
-    0 when an entity's rows are no more alike than any two rows, up to 1."""
+def _icc(residuals: np.ndarray, groups: np.ndarray) -> float | None:
+    """The intra-class correlation of the residuals (averaged over their columns)."""
+    values = [_icc_1d(r, groups) for r in residuals.T]
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def _icc_1d(residual: np.ndarray, groups: np.ndarray) -> float | None:
+    """One-way ANOVA intra-class correlation within groups of 2+ rows: 0 when an
+    entity's rows are no more alike than any two rows, up to 1."""
     counts = np.bincount(groups)
     keep = counts[groups] >= 2
     r, g = residual[keep], groups[keep]

@@ -19,6 +19,7 @@ import pandas as pd
 
 MIN_DISTINCT = 20  # fewer distinct values: a category, whatever its values look like
 SHAPE_SHARE = 0.95  # share of distinct values that must have the shape
+COUNTER_MAX_ROWS = 50  # rows per value of a counter, at most (a batch number repeats a few)
 _SAMPLE = 2000  # distinct values read per column
 
 _UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.I)
@@ -64,8 +65,11 @@ def sequential_counter(values: np.ndarray) -> bool:
     batch number, repeated or not. NaN-free float or int array in row order."""
     if len(values) < MIN_DISTINCT or not np.all(np.isfinite(values)):
         return False
-    if not np.all(values == np.round(values)) or len(np.unique(values)) < MIN_DISTINCT:
+    n_distinct = len(np.unique(values))
+    if not np.all(values == np.round(values)) or n_distinct < MIN_DISTINCT:
         return False
+    if len(values) / n_distinct > COUNTER_MAX_ROWS:
+        return False  # a sorted year or wave, not a row or batch number
     steps = np.diff(values)
     if not (np.all(steps >= 0) or np.all(steps <= 0)):
         return False

@@ -234,6 +234,7 @@ def input_recipes(
         DatetimeFeatures,
         NativeCategories,
         NumericCleaner,
+        markers_of,
     )
 
     first = pipeline[0] if hasattr(pipeline, "steps") else pipeline
@@ -250,8 +251,9 @@ def input_recipes(
             elif isinstance(step, DatetimeFeatures):
                 formats = step.formats_[index] if hasattr(step, "formats_") else []
                 by_column[column] = {"kind": "datetime", "formats": list(formats)}
-            if column in by_column and getattr(step, "na_values", None):
-                by_column[column]["na_values"] = list(step.na_values)
+            markers = markers_of(getattr(step, "na_values", None), column)
+            if column in by_column and markers:
+                by_column[column]["na_values"] = markers
     stated = {c.name: c.kind for c in schema.columns} if schema is not None else {}
     recipes: dict[str, dict[str, Any]] = {}
     for column in names:

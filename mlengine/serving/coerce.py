@@ -11,9 +11,11 @@ rule is applied to the whole column.
 Policy, stated once:
 - Missing: empty or whitespace-only strings and the markers in `MISSING_MARKERS` (any case,
   surrounding spaces ignored) are missing values in every column. The words in
-  `WORD_MARKERS` ("none", "-", "missing", ...) are missing only where they are evidence of
-  missingness: in a column whose other values read as numbers, dates or yes/no (there they
-  parse as nothing anyway); in a text column they are levels ("none": no such device).
+  `WORD_MARKERS` ("none", "-", "unknown", ...) are missing only where they are evidence of
+  missingness: in a column whose other values read as numbers or dates (there they parse as
+  nothing anyway), or where they are rare (at most `RARE_WORD_SHARE` of a column's values;
+  the loader records them per column and the served model masks them the same way); a
+  frequent one in a text or yes/no column is a level ("none": no such device).
 - Numbers: plain decimals and exponents, thousands separators ("1,234,567"), percentages
   ("12%" -> 0.12), a leading currency sign ("$5"). The pipeline's `to_float` turns inf and
   -inf into missing values (the loader keeps them, so EDA can report them).
@@ -33,7 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 MISSING_MARKERS = ("", "?", "na", "n/a", "nan", "null", "#n/a", "<na>", "nat")
-WORD_MARKERS = ("none", "nil", "missing", "-", "--")
+WORD_MARKERS = ("none", "nil", "missing", "unknown", "-", "--")
+RARE_WORD_SHARE = 0.01
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 
