@@ -746,8 +746,8 @@ def _type_strings(s: pd.Series, name: str, guess: bool = True) -> _Typed:
     """Text -> numeric, boolean, datetime, id, text or categorical (see the module doc).
 
     With `guess`, the word markers ("none", "-", ...) are left out while deciding whether
-    the values read as numbers or dates; if they do, those words were missing values. If
-    not, only the rare ones are (at most coerce.RARE_WORD_SHARE of the values), and the
+    the values read as numbers or dates; if they do (or nothing else is there), those words
+    were missing values. If not, only the rare ones are (at most coerce.RARE_WORD_SHARE of the values), and the
     frequent ones are levels like any other word. `markers` counts the cells read missing.
     """
     strings = coerce.clean_strings(coerce.arrow_strings(s))
@@ -756,7 +756,11 @@ def _type_strings(s: pd.Series, name: str, guess: bool = True) -> _Typed:
     words = _word_counts(strings) if guess else {}
     if not words:
         return _parsed_values(strings, name) or _text_kind(strings)
-    typed = _parsed_values(coerce.clean_strings(strings, list(words)), name, numbers_only=True)
+    without = coerce.clean_strings(strings, list(words))
+    if len(without) == without.null_count:  # nothing but markers: an empty column
+        typed = _Typed(without.to_pandas(), "categorical")
+    else:
+        typed = _parsed_values(without, name, numbers_only=True)
     if typed is None:
         n_present = len(strings) - strings.null_count
         words = {w: n for w, n in words.items() if n <= coerce.RARE_WORD_SHARE * n_present}

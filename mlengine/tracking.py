@@ -158,6 +158,13 @@ def _store_creation_lock(uri: str) -> Iterator[None]:
         yield
 
 
+# How MLflow's UI (3.x) tells a training experiment from a GenAI one: without the tag it
+# opens an experiment on its GenAI overview ("send your first trace"), not on its runs.
+# The value is the one the UI's own "experiment type" selector writes.
+EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND_TAG = (EXPERIMENT_KIND, "custom_model_development")
+
+
 class Tracker:
     """Connects to the store at start-up, so a bad URI fails before any training."""
 
@@ -180,6 +187,8 @@ class Tracker:
                         experiment_name, self._artifact_location(artifact_root)
                     )
                 )
+                if not experiment or EXPERIMENT_KIND not in experiment.tags:
+                    self.client.set_experiment_tag(self.experiment_id, *EXPERIMENT_KIND_TAG)
         except Exception as error:  # noqa: BLE001 - stores raise many types
             reason = redact(str(error).splitlines()[0] if str(error) else type(error).__name__)
             raise MlengineError(

@@ -35,6 +35,7 @@ PLAYWRIGHT = UI_DIR / "node_modules" / "playwright-core"
 
 MODELS = ("logistic_regression", "random_forest")
 SHOTS = (
+    "00-experiment.png",
     "01-runs.png",
     "02-expanded.png",
     "03-run-page.png",
@@ -99,6 +100,7 @@ def test_mlflow_ui_shows_parents_trials_and_their_eda_and_optuna_artifacts(
     store_uri = f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}"
     client = MlflowClient(store_uri)
     (experiment,) = [e for e in client.search_experiments() if e.name != "Default"]
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
     studies = [r for r in runs if r.data.tags.get("mlengine.run_kind") == "study"]
     by_model = {r.data.tags["mlengine.model"]: r for r in studies}
@@ -158,7 +160,8 @@ def test_mlflow_ui_shows_parents_trials_and_their_eda_and_optuna_artifacts(
     found = json.loads(browser.stdout)
     assert [s["step"] for s in found["steps"]][-1] == "optuna/optimization_history.png opens"
     # the Dataset column names what each parent trained on (issue 13's lineage, in the UI)
-    assert found["steps"][0]["datasets"] == [p["training"] for p in parents]
+    assert found["steps"][0]["step"] == "the bare experiment URL opens on its training runs"
+    assert found["steps"][1]["datasets"] == [p["training"] for p in parents]
     for name in SHOTS:
         png = shots / name
         assert png.is_file(), f"{name} missing; {sorted(p.name for p in shots.iterdir())}"

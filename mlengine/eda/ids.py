@@ -102,7 +102,8 @@ def check_id_like(ctx: EdaContext) -> list[Finding]:
         if reason:
             id_like.append(c)
             id_ev[c] = reason
-            continue
+            if not (counter and p.n_unique < n_valid):
+                continue  # a counter that repeats may number entities: a panel's person id
         # repeated entities: many groups of few rows each (see the constants above)
         if not _many_small_groups(p.n_unique, n_valid, f.repeated_rows, p.top_share):
             continue

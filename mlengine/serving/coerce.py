@@ -20,8 +20,10 @@ Policy, stated once:
   ("12%" -> 0.12), a leading currency sign ("$5"). The pipeline's `to_float` turns inf and
   -inf into missing values (the loader keeps them, so EDA can report them).
 - Booleans: true/false, yes/no, y/n, t/f, 1/0 (any case).
-- Dates: ISO 8601 (with or without time and offset; offsets are converted to UTC) and the
-  day/month/year spellings in `DATE_FORMATS`; a column may mix up to three of them.
+- Dates: ISO 8601 (with or without time and offset; offsets are converted to UTC), the
+  day/month/year spellings in `DATE_FORMATS`, months ("Jan-2018", "January 2018") and
+  quarters ("1980 Q3", "1980Q3", "1980-Q3"), read as their first day; a column may mix up
+  to three of them.
 """
 
 from __future__ import annotations
@@ -59,12 +61,21 @@ _DATE_PARTS = (
     "%B %d %Y",
     "%B %d, %Y",
 )
+_MONTH_PARTS = ("%b-%Y", "%b %Y", "%B %Y", "%b-%y")  # a month: its first day
 _TIME_PARTS = (" %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p")
-DATE_FORMATS = ("ISO8601", *_DATE_PARTS, *(d + t for d in _DATE_PARTS for t in _TIME_PARTS))
+QUARTER = "YYYY Qq"  # not a strptime format: _to_datetime reads it itself
+DATE_FORMATS = (
+    "ISO8601",
+    *_DATE_PARTS,
+    *(d + t for d in _DATE_PARTS for t in _TIME_PARTS),
+    *_MONTH_PARTS,
+    QUARTER,
+)
 _DATE_LIKE = re.compile(
     r"^(\d{4}-\d{1,2}-\d{1,2}|\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{1,2}[ -][A-Za-z]{3,9}[ -,]"
-    r"|[A-Za-z]{3,9}\.? \d{1,2})"
+    r"|[A-Za-z]{3,9}\.? \d{1,2}|[A-Za-z]{3,9}-\d{2,4}$|\d{4} ?-?[Qq][1-4]$)"
 )
+_QUARTER = r"^(\d{4}) ?-?[Qq]([1-4])$"
 
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _NUMBER_TEXT = re.compile(_NUMBER)
@@ -251,6 +262,15 @@ def naive_datetimes(values: pd.Series) -> pd.Series:
 def _to_datetime(values: pd.Series, fmt: str) -> pd.Series:
     """One format, errors -> NaT; ISO text with offsets is read as UTC."""
     import warnings
+
+    if fmt == QUARTER:
+        parts = values.astype("str").str.strip().str.extract(_QUARTER)
+        year = pd.to_numeric(parts[0], errors="coerce")
+        month = 3 * pd.to_numeric(parts[1], errors="coerce") - 2
+        return pd.to_datetime(
+            pd.DataFrame({"year": year, "month": month, "day": 1}, index=values.index),
+            errors="coerce",
+        )
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -18,7 +18,8 @@
 //     "optuna_file": "optimization_history.png"  // opened under its optuna/ folder
 //   }
 //
-// Steps: the runs table lists every parent (children collapsed), each with its training
+// Steps: the bare experiment URL (what clicking the experiment opens) shows the runs
+// table -> the runs table lists every parent (children collapsed), each with its training
 // data's name and digest in the Dataset column -> expanding the first parent
 // shows its trial runs and only those -> its run page lists them as child runs -> its
 // Artifacts tab has eda/ and optuna/ -> eda/EDA_FILE and optuna/OPTUNA_FILE preview.
@@ -122,6 +123,16 @@ async function closeAssistant() {
 
 const [parent, ...others] = spec.parents;
 const expId = spec.experiment_id;
+
+await step("the bare experiment URL opens on its training runs", async () => {
+  // What a user reaches by clicking the experiment's name: MLflow 3.18 shows a GenAI
+  // overview ("send your first trace") unless the experiment says it is for training.
+  await page.goto(`${spec.url}/#/experiments/${expId}`);
+  for (const p of spec.parents) await page.locator(nameCellSel(p.run_id)).waitFor();
+  await closeAssistant();
+  await shot("00-experiment.png");
+  return { url: page.url() };
+});
 
 await step("runs list shows every parent run and its dataset, children collapsed", async () => {
   await page.goto(`${spec.url}/#/experiments/${expId}/runs`);
