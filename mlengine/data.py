@@ -747,8 +747,9 @@ def _type_strings(s: pd.Series, name: str, guess: bool = True) -> _Typed:
 
     With `guess`, the word markers ("none", "-", ...) are left out while deciding whether
     the values read as numbers or dates; if they do (or nothing else is there), those words
-    were missing values. If not, only the rare ones are (at most coerce.RARE_WORD_SHARE of the values), and the
-    frequent ones are levels like any other word. `markers` counts the cells read missing.
+    were missing values. If not, only the rare ones are (at most coerce.RARE_WORD_SHARE of
+    the values), and the frequent ones are levels like any other word. `markers` counts the
+    cells read missing.
     """
     strings = coerce.clean_strings(coerce.arrow_strings(s))
     if len(strings) == strings.null_count:

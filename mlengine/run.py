@@ -843,10 +843,13 @@ def _print_summary(result: RunResult, uri: str, budget: Budget) -> None:
         lines.append(f"No ONNX form: {result.onnx_reason}")
     if result.served_path:
         lines.append(f"Serve: mlflow models serve -m {result.served_path} --env-manager local")
-    from mlengine.tracking import redact
+    from mlengine.tracking import redact, runs_page
 
     if uri.startswith(("http://", "https://")):
-        lines.append(f"Compare runs: open {redact(uri)} (the tracking server's UI)")
+        lines.append(f"Compare runs: open {runs_page(redact(uri), result.experiment_id)}")
     else:
-        lines.append(f"Compare runs: mlflow ui --backend-store-uri {redact(uri)}")
+        lines.append(
+            f"Compare runs: mlflow ui --backend-store-uri {redact(uri)}, then open "
+            f"{runs_page('http://127.0.0.1:5000', result.experiment_id)}"
+        )
     print("\n".join(lines), file=sys.stdout, flush=True)

@@ -158,11 +158,18 @@ def _store_creation_lock(uri: str) -> Iterator[None]:
         yield
 
 
-# How MLflow's UI (3.x) tells a training experiment from a GenAI one: without the tag it
-# opens an experiment on its GenAI overview ("send your first trace"), not on its runs.
-# The value is the one the UI's own "experiment type" selector writes.
+# How MLflow records a training experiment (not a GenAI one): the value the UI's own
+# "experiment type" selector writes. MLflow 3.18's UI no longer reads it when it opens an
+# experiment: it follows the browser's own workflow toggle (GenAI unless the user picked
+# "Machine learning"), so the bare experiment URL shows a GenAI overview ("send your first
+# trace"). `runs_page` is the link that opens on the runs whatever the toggle says.
 EXPERIMENT_KIND = "mlflow.experimentKind"
 EXPERIMENT_KIND_TAG = (EXPERIMENT_KIND, "custom_model_development")
+
+
+def runs_page(ui: str, experiment_id: str) -> str:
+    """The MLflow UI page of an experiment's training runs (`ui`: the server's address)."""
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 class Tracker:

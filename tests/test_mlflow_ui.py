@@ -129,6 +129,15 @@ def test_mlflow_ui_shows_parents_trials_and_their_eda_and_optuna_artifacts(
         )
     assert parents[0]["name"] == f"{MODELS[0]}-breast_cancer"
 
+    (printed,) = {
+        line.split(", then open ", 1)[1].strip()
+        for line in result.stdout.splitlines()
+        if line.startswith("Compare runs: mlflow ui")
+    }
+    assert printed.endswith(
+        f"#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
+    )
+
     shots = tmp_path / "screenshots"
     with mlflow_ui(store_uri, tmp_path / "outputs" / "artifacts", tmp_path) as url:
         # The API the artifacts tab calls must list them before the browser looks.
@@ -139,6 +148,7 @@ def test_mlflow_ui_shows_parents_trials_and_their_eda_and_optuna_artifacts(
                 {
                     "url": url,
                     "experiment_id": experiment.experiment_id,
+                    "printed_link": printed.replace("http://127.0.0.1:5000", url),
                     "screenshots": str(shots),
                     "chromium": CHROMIUM,
                     "parents": parents,
@@ -160,7 +170,7 @@ def test_mlflow_ui_shows_parents_trials_and_their_eda_and_optuna_artifacts(
     found = json.loads(browser.stdout)
     assert [s["step"] for s in found["steps"]][-1] == "optuna/optimization_history.png opens"
     # the Dataset column names what each parent trained on (issue 13's lineage, in the UI)
-    assert found["steps"][0]["step"] == "the bare experiment URL opens on its training runs"
+    assert found["steps"][0]["step"] == "the link mlengine prints opens on the training runs"
     assert found["steps"][1]["datasets"] == [p["training"] for p in parents]
     for name in SHOTS:
         png = shots / name

@@ -6,6 +6,7 @@
 //   {
 //     "url": "http://127.0.0.1:PORT",         // a running `mlflow server`
 //     "experiment_id": "1",
+//     "printed_link": "http://.../#/experiments/1/runs?workflowType=machine_learning",
 //     "screenshots": "/tmp/.../shots",         // folder for the PNGs
 //     "chromium": "/usr/bin/chromium",         // optional, this is the default
 //     "parents": [                             // the parent run expanded first, then the others
@@ -18,7 +19,7 @@
 //     "optuna_file": "optimization_history.png"  // opened under its optuna/ folder
 //   }
 //
-// Steps: the bare experiment URL (what clicking the experiment opens) shows the runs
+// Steps: the link mlengine prints ("Compare runs: ... then open LINK") shows the runs
 // table -> the runs table lists every parent (children collapsed), each with its training
 // data's name and digest in the Dataset column -> expanding the first parent
 // shows its trial runs and only those -> its run page lists them as child runs -> its
@@ -124,14 +125,17 @@ async function closeAssistant() {
 const [parent, ...others] = spec.parents;
 const expId = spec.experiment_id;
 
-await step("the bare experiment URL opens on its training runs", async () => {
-  // What a user reaches by clicking the experiment's name: MLflow 3.18 shows a GenAI
-  // overview ("send your first trace") unless the experiment says it is for training.
+await step("the link mlengine prints opens on the training runs", async () => {
+  // Where the bare experiment URL lands is recorded, not required: MLflow 3.18 follows the
+  // browser's workflow toggle (GenAI by default), not the experiment's kind tag.
   await page.goto(`${spec.url}/#/experiments/${expId}`);
+  await page.waitForURL(/\/experiments\/\d+\/\w+/);
+  const bare = page.url();
+  await page.goto(spec.printed_link);
   for (const p of spec.parents) await page.locator(nameCellSel(p.run_id)).waitFor();
   await closeAssistant();
   await shot("00-experiment.png");
-  return { url: page.url() };
+  return { url: page.url(), bare_url_lands_on: bare };
 });
 
 await step("runs list shows every parent run and its dataset, children collapsed", async () => {
