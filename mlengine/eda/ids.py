@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from mlengine.eda.registry import EdaContext
     from mlengine.eda.target import _Target
 
-# Repeated entities (see docs/eda.md): many groups of few rows each. A column qualifies
+# Repeated entities (see docs/real-tables.md): many groups of few rows each. A column qualifies
 # when it has at least max(_MIN_ENTITIES, sqrt(rows)) distinct values, at most
 # _ENTITY_MAX_ROWS rows per value on average, most rows sharing their value and no value on
 # more than _ENTITY_MAX_SHARE of the rows; a low-cardinality category (a grade, a region)

@@ -25,7 +25,7 @@ _ORDER_EPSILON2 = 0.1  # the same for several classes (Kruskal-Wallis epsilon sq
 # Near-leaks: below the leak line, one feature that alone explains most of the target is
 # worth a question (is it known when you predict?): a single-feature CV R2 of 0.75 (|r| ~
 # 0.87: an arrival delay from the departure delay) or a CV AUC / balanced accuracy of 0.97.
-# Strong legitimate features stay under them (a credit balance's default AUC ~0.95).
+# Strong legitimate features stay under them (a card balance for default: AUC 0.94).
 NEAR_LEAK = {"cv_r2": 0.75, "cv_auc": 0.97, "cv_balanced_accuracy": 0.97}
 
 
