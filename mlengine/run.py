@@ -316,6 +316,10 @@ def _run_eda(
         return None
     from mlengine.eda import EdaSettings, run_eda
 
+    # The file's row order: counters, panels stored entity by entity and rows sorted by
+    # outcome are seen in it, and a random split shuffles the training rows.
+    X, y = X.sort_index(), y.sort_index()
+
     plots = conf.eda.draws_plots(conf.search.timeout)
     settings = EdaSettings.from_config({**asdict(conf.eda), "plots": plots})
     report = run_eda(

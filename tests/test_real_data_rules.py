@@ -294,3 +294,17 @@ def test_a_check_that_raises_does_not_end_the_run(workdir: Path) -> None:
     assert (result.model_path / "MLmodel").is_file()
     eda = (result.output_dir / "eda" / "eda.md").read_text()
     assert "`fragile` failed" in eda
+
+
+@pytest.mark.slow
+def test_a_run_sees_a_panel_in_its_file_order(workdir: Path) -> None:
+    # the run's EDA reads the training split, which a random split shuffles: a panel stored
+    # person by person is only a panel in the file's order
+    X, y = _panel(400, 7, "v1")
+    X.assign(lwage=y).to_csv(workdir / "panel.csv", index=False)
+    result = run_cli(
+        ["dataset=csv", "dataset.path=panel.csv", "dataset.target=lwage", "eda.only=true"],
+        workdir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "dataset.split_by=v1" in result.stdout
