@@ -1,6 +1,7 @@
 """Identifiers, repeated entities and high-cardinality categoricals: columns with many
 distinct values, told apart by their values (structure.py's measurements), their names, and
-for plain integers by what grouping by them does to a model's CV score."""
+for codes and plain columns by whether the rows of one value agree beyond what the other
+columns explain."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from mlengine.eda.registry import EdaContext
     from mlengine.eda.target import _Target
 
-# Repeated entities (see docs/real-tables.md): many groups of few rows each. A column qualifies
+# Repeated entities (docs/real-tables.md): many groups of few rows each. A column qualifies
 # when it has at least max(_MIN_ENTITIES, sqrt(rows)) distinct values, at most
 # _ENTITY_MAX_ROWS rows per value on average, most rows sharing their value and no value on
 # more than _ENTITY_MAX_SHARE of the rows; a low-cardinality category (a grade, a region)
@@ -106,8 +107,6 @@ def check_id_like(ctx: EdaContext) -> list[Finding]:
                 continue  # a counter that repeats may number entities: a panel's person id
         # repeated entities: many groups of few rows each (see the constants above)
         if not _many_small_groups(p.n_unique, n_valid, f.repeated_rows, p.top_share):
-            continue
-        if numeric and not f.integral and k != "id":
             continue
         code_like = not numeric and p.n_unique >= 100 and _code_like(X[c])
         contiguous = _contiguous(X[c])
