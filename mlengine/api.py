@@ -10,9 +10,9 @@ import pandas as pd
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
-from mlengine.cli import config_dir
-from mlengine.config import ConfigError, validate
+from mlengine.config import ConfigError, config_dir
 from mlengine.run import RunResult, run
+from mlengine.validation import validate
 
 
 def run_experiment(

@@ -19,18 +19,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from mlengine.budget import process_started
-from mlengine.config import MlengineError, no_frame_error, register_configs, validate
+from mlengine.config import MlengineError, config_dir, no_frame_error, register_configs
 from mlengine.recovery import Terminated, install_stop_handlers
 from mlengine.tracking import redact
-
-
-def config_dir() -> Path:
-    """conf/ beside the package in a source checkout, inside it in a wheel."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "conf", here.parent / "conf"):
-        if (candidate / "config.yaml").is_file():
-            return candidate
-    raise FileNotFoundError(f"mlengine's conf/ folder is missing next to {here}")
+from mlengine.validation import validate
 
 
 def register_experiments() -> None:

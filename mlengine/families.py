@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-PROFILES = ("boosting", "bagging", "linear", "kernel", "neighbours", "neural")
+from mlengine.config import config_dir
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,4 @@ def advice_families(conf_dir: Path, task: str) -> list[FamilyProfile]:
 
 def builtin_families(task: str) -> list[FamilyProfile]:
     """The families shipped in mlengine's own conf/ (for the EDA run outside a job)."""
-    from mlengine.cli import config_dir
-
     return advice_families(config_dir(), task)

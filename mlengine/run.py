@@ -14,7 +14,8 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from mlengine.budget import Budget, StopAtDeadline, export_reserve
-from mlengine.config import Config, MlengineError, draws_plots, validate
+from mlengine.config import Config, MlengineError, draws_plots
+from mlengine.validation import validate
 
 log = logging.getLogger("mlengine")
 PLOTS_RESERVE_S = 3.0  # what Optuna's four plots of a study take, kept out of the sweep
@@ -655,7 +656,7 @@ def build_objective(
 
     if not conf.model.families:
         return make_objective(conf.model)
-    from mlengine.cli import config_dir
+    from mlengine.config import config_dir
 
     loaded = [auto.load_family(name, config_dir()) for name in conf.model.families]
     families = auto.ranked(auto.applicable(loaded, ds.task), advice)

@@ -346,7 +346,7 @@ def test_model_advice_follows_the_nonlinearity_gap() -> None:
 def test_a_family_file_of_the_user_s_own_is_ranked_by_its_profile(tmp_path: Path) -> None:
     import shutil
 
-    from mlengine.cli import config_dir
+    from mlengine.config import config_dir
     from mlengine.families import advice_families
 
     shutil.copytree(config_dir() / "model", tmp_path / "model")

@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from mlengine.cli import config_dir
+from mlengine.config import config_dir
 from mlengine.search import scaled_rounds
 
 pytestmark = pytest.mark.slow

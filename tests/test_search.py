@@ -16,8 +16,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from sklearn.datasets import load_diabetes, load_wine
 
-from mlengine.cli import config_dir
-from mlengine.config import FeaturesConfig, ModelConfig, validate
+from mlengine.config import FeaturesConfig, ModelConfig, config_dir, validate
 from mlengine.data import cv_splitter
 from mlengine.features import build_preprocessor
 from mlengine.search import (

@@ -12,8 +12,7 @@ from hydra import compose, initialize_config_dir
 
 from mlengine.auto import FAMILY_PARAM, AutoObjective, family_objectives, load_family, ranked
 from mlengine.budget import Budget, StopAtDeadline
-from mlengine.cli import config_dir
-from mlengine.config import ConfigError, ModelConfig, ParamSpec, validate
+from mlengine.config import ConfigError, ModelConfig, ParamSpec, config_dir, validate
 from mlengine.search import (
     MAX_ROUND_SCALE,
     PRUNING_WARMUP_STEPS,
