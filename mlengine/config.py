@@ -8,13 +8,14 @@ its full key before any study, run or model is touched.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.errors import CompactHydraException
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf, flag_override
 from omegaconf.errors import OmegaConfBaseException
 
 TASKS = ("auto", "classification", "regression")
@@ -564,7 +565,11 @@ def register_configs() -> None:
 
 def validate(cfg: DictConfig) -> Config:
     """Typed, range-checked view of a composed config (raises ConfigError)."""
-    plain = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]) if "hydra" in cfg else cfg
+    plain = cfg
+    if "hydra" in cfg:  # a copy without it that stays a Config (masked_copy made a dict)
+        plain = copy.deepcopy(cfg)
+        with flag_override(plain, ["struct", "readonly"], [False, False]):
+            plain.pop("hydra")
     try:
         return OmegaConf.to_object(plain)  # type: ignore[return-value]
     except OmegaConfBaseException as error:

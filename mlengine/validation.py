@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlengine.config import Config, ConfigError
+from mlengine.config import Config, ConfigError, OptimizeConfig
 from mlengine.config import validate as typed
 
 if TYPE_CHECKING:
@@ -18,15 +18,22 @@ if TYPE_CHECKING:
 def validate(cfg: DictConfig) -> Config:
     """The typed config, every value checked (raises ConfigError naming the key)."""
     conf = typed(cfg)
+    if not isinstance(conf, Config):  # a config without mlengine's schema (a bare compose)
+        return conf
     if conf.search.metric is not None:
         check_metric(conf.search.metric)
     if conf.eda.fail_on:
         check_fail_on(conf.eda.fail_on)
     if conf.optimize is not None:
-        from mlengine.optimize import model_format  # imports MLflow: only for +task=optimize
-
-        model_format(Path(conf.optimize.model), conf.optimize.allow_pickle)
+        check_optimize(conf.optimize)
     return conf
+
+
+def check_optimize(conf: OptimizeConfig) -> None:
+    """The pipeline to optimise is a format optimize reads (a pickle only with the opt-in)."""
+    from mlengine.optimize import model_format  # imports MLflow: only for +task=optimize
+
+    model_format(Path(conf.model), conf.allow_pickle)
 
 
 def check_metric(metric: str) -> None:

@@ -8,9 +8,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from mlengine.cli import config_dir
-from mlengine.config import ConfigError, ModelConfig, ParamSpec, validate
+from mlengine.cli import config_dir  # importing the CLI registers the schema and experiments
+from mlengine.config import ConfigError, ModelConfig, ParamSpec
 from mlengine.search import make_estimator
+from mlengine.validation import validate
 from tests.helpers import REPO
 
 CONF = config_dir()

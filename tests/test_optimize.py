@@ -25,6 +25,7 @@ from sklearn.preprocessing import (
 
 from mlengine.config import ConfigError, MlengineError, OptimizeConfig
 from mlengine.optimize import optimize
+from mlengine.validation import check_optimize
 from tests.helpers import run_cli
 
 NUMERIC, CATEGORICAL = ["age", "income", "visits"], ["city", "plan"]
@@ -281,10 +282,10 @@ def test_mlflow_folder_with_a_pickled_model_needs_the_opt_in(workdir: Path) -> N
         "    serialization_format: cloudpickle\n"
     )
     with pytest.raises(ConfigError, match="optimize.allow_pickle=true"):
-        OptimizeConfig(model=str(folder), data="sample.csv")
+        check_optimize(OptimizeConfig(model=str(folder), data="sample.csv"))
     (folder / "MLmodel").write_text("flavors:\n  python_function: {}\n")
     with pytest.raises(ConfigError, match="not sklearn"):
-        OptimizeConfig(model=str(folder), data="sample.csv")
+        check_optimize(OptimizeConfig(model=str(folder), data="sample.csv"))
 
 
 @pytest.mark.parametrize(
@@ -303,5 +304,5 @@ def test_bad_inputs_are_one_line_errors(
     (workdir / "sample.csv").write_text("a,b\n1,2\n")
     (workdir / "model.skops").write_bytes(b"")
     with pytest.raises(ConfigError) as raised:
-        OptimizeConfig(model=model, data=data)
+        check_optimize(OptimizeConfig(model=model, data=data))
     assert expected in str(raised.value) and "\n" not in str(raised.value)

@@ -16,7 +16,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from sklearn.datasets import load_diabetes, load_wine
 
-from mlengine.config import FeaturesConfig, ModelConfig, config_dir, validate
+from mlengine.config import FeaturesConfig, ModelConfig, config_dir, register_configs, validate
 from mlengine.data import cv_splitter
 from mlengine.features import build_preprocessor
 from mlengine.search import (
@@ -27,6 +27,8 @@ from mlengine.search import (
     make_estimator,
     suggest_params,
 )
+
+register_configs()  # the schema config.yaml starts from (the CLI registers it on import)
 
 MODELS = sorted(p.stem for p in (config_dir() / "model").glob("*.yaml"))
 TASKS = ("classification", "regression")

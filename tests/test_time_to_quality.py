@@ -12,7 +12,14 @@ from hydra import compose, initialize_config_dir
 
 from mlengine.auto import FAMILY_PARAM, AutoObjective, family_objectives, load_family, ranked
 from mlengine.budget import Budget, StopAtDeadline
-from mlengine.config import ConfigError, ModelConfig, ParamSpec, config_dir, validate
+from mlengine.config import (
+    ConfigError,
+    ModelConfig,
+    ParamSpec,
+    config_dir,
+    register_configs,
+    validate,
+)
 from mlengine.search import (
     MAX_ROUND_SCALE,
     PRUNING_WARMUP_STEPS,
@@ -26,6 +33,8 @@ from mlengine.search import (
 from mlengine.studies import OpenStudy
 from mlengine.sweep import run_trials
 from tests.helpers import run_cli
+
+register_configs()  # the schema config.yaml starts from (the CLI registers it on import)
 
 MODELS = sorted(p.stem for p in (config_dir() / "model").glob("*.yaml"))
 
