@@ -10,7 +10,8 @@ import pandas as pd
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
-from mlengine.config import ConfigError, config_dir
+from mlengine.cli import config_dir  # importing the CLI registers the schema and experiments
+from mlengine.config import ConfigError
 from mlengine.run import RunResult, run
 from mlengine.validation import validate
 
