@@ -163,7 +163,11 @@ def _show(value: Any) -> str:
     if isinstance(value, set):
         return "{" + ", ".join(sorted(map(str, value))) + "}" if value else "none"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {v}" for k, v in sorted(value.items())) + "}" or "none"
+        return (
+            "{" + ", ".join(f"{k}: {v}" for k, v in sorted(value.items())) + "}"
+            if value
+            else "none"
+        )
     if isinstance(value, list):
         return "[" + ", ".join(map(str, value)) + "]" if value else "none"
     return str(value)
